@@ -1,0 +1,146 @@
+"""The :class:`Model`: a negative log-likelihood with exact, batched derivatives.
+
+Every likelihood in :mod:`model_core` (the counting kinds and HistFactory
+workspaces alike) is a :class:`Model` wrapped around one autograd-traceable
+function ``nll_fn(X) -> (...)`` that is vectorised over the leading axes of
+``X`` (shape ``(..., npar)``).  Rows are independent, so the reverse-mode
+derivative of ``nll_fn`` with a cotangent of ones gives every row's gradient
+in one pass; the Hessian takes one more pass per parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import autograd.numpy as anp
+import numpy as np
+from autograd import elementwise_grad, make_vjp
+
+__all__ = ["Model"]
+
+NLLFunction = Callable[[np.ndarray], np.ndarray]
+
+
+class Model:
+    """A negative log-likelihood over named parameters.
+
+    Parameters
+    ----------
+    nll_fn
+        Autograd-traceable ``X (..., npar) -> NLL (...)``; rows must be independent.
+    parameter_names
+        One name per parameter; the POI first by convention.
+    init, bounds
+        Suggested starting point ``(npar,)`` and bounds ``(npar, 2)`` (``±inf`` for none).
+    fixed
+        Mask of parameters held at ``init`` by default in fits.
+    poi_index
+        Index of the parameter of interest.
+    expected_fn
+        Optional autograd-traceable ``X -> expected yields (..., n_bins)``.
+    name, spec
+        Display name and the spec the model was built from, if any.
+
+    Notes
+    -----
+    Non-finite NLL values (rates at or below zero, a signal expression taken
+    outside its domain) are reported as ``+inf``, never NaN; gradients at such
+    points are NaN.
+    """
+
+    def __init__(
+        self,
+        nll_fn: NLLFunction,
+        parameter_names: Sequence[str],
+        init: Sequence[float],
+        bounds: Sequence[Sequence[float]],
+        *,
+        fixed: Sequence[bool] | None = None,
+        poi_index: int = 0,
+        expected_fn: NLLFunction | None = None,
+        name: str = "",
+        spec: Any = None,
+    ) -> None:
+        self.parameter_names: tuple[str, ...] = tuple(parameter_names)
+        npar = len(self.parameter_names)
+        self.init = np.array(init, dtype=float).reshape(npar)
+        self.bounds = np.array(bounds, dtype=float).reshape(npar, 2)
+        self.fixed = np.zeros(npar, bool) if fixed is None else np.array(fixed, bool).reshape(npar)
+        self.poi_index = int(poi_index)
+        self.name = name
+        self.spec = spec
+        self._nll_fn = nll_fn
+        self._expected_fn = expected_fn
+        self._grad_fn = elementwise_grad(nll_fn)
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, parameters={list(self.parameter_names)})"
+
+    @property
+    def npar(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def poi(self) -> str:
+        return self.parameter_names[self.poi_index]
+
+    def index(self, name: str) -> int:
+        """Position of parameter ``name``; raises ``KeyError`` naming the known parameters."""
+        try:
+            return self.parameter_names.index(name)
+        except ValueError:
+            raise KeyError(f"unknown parameter {name!r}; the model has "
+                           + ", ".join(self.parameter_names)) from None
+
+    def _as_points(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 0 or x.shape[-1] != self.npar:
+            raise ValueError(f"expected parameter vectors of length {self.npar} "
+                             f"({', '.join(self.parameter_names)}), got shape {x.shape}")
+        return x
+
+    def nll(self, x: Any) -> np.ndarray:
+        """Negative log-likelihood at ``x`` of shape ``(..., npar)``; returns shape ``(...)``."""
+        value = np.asarray(self._nll_fn(self._as_points(x)), dtype=float)
+        return np.where(np.isnan(value), np.inf, value)
+
+    def value_and_grad(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """NLL and its exact gradient, batched: shapes ``(...)`` and ``(..., npar)``."""
+        x = self._as_points(x)
+        vjp, value = make_vjp(self._nll_fn)(x)
+        value = np.asarray(value, dtype=float)
+        grad = np.asarray(vjp(np.ones_like(value)), dtype=float)
+        bad = ~np.isfinite(value)
+        if np.any(bad):
+            value = np.where(bad, np.inf, value)
+            grad = np.where(bad[..., None], np.nan, grad)
+        return value, grad
+
+    def grad(self, x: Any) -> np.ndarray:
+        """Exact gradient, batched."""
+        return self.value_and_grad(x)[1]
+
+    def hessian(self, x: Any) -> np.ndarray:
+        """Exact Hessian, batched: shape ``(..., npar, npar)``.
+
+        One reverse-over-reverse pass: each point is replicated ``npar`` times and
+        replica ``i`` differentiates the ``i``-th gradient component, which is
+        valid because rows are independent.
+        """
+        x = self._as_points(x)
+        replicas = np.repeat(x[..., None, :], self.npar, axis=-2)
+        eye = np.eye(self.npar)
+        hess = np.asarray(elementwise_grad(lambda X: anp.sum(self._grad_fn(X) * eye, axis=-1))(replicas))
+        return 0.5 * (hess + np.swapaxes(hess, -1, -2))
+
+    def expected(self, x: Any) -> np.ndarray:
+        """Expected yields per bin at ``x`` (when the model defines them)."""
+        if self._expected_fn is None:
+            raise NotImplementedError(f"{self.name!r} does not define expected yields")
+        return np.asarray(self._expected_fn(self._as_points(x)), dtype=float)
+
+    def nll_traced(self, x: Any) -> Any:
+        """The raw autograd-traceable NLL, for composing new differentiable functions."""
+        return self._nll_fn(x)
+
