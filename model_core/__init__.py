@@ -1,0 +1,30 @@
+"""Likelihood Explorer's numerical core: likelihoods, exact derivatives, fits and profiles.
+
+>>> import model_core as mc
+>>> model = mc.build_model({"kind": "uncorrelated_background", "data": [36, 33],
+...     "background": [50.0, 48.0], "background_uncertainty": [12.0, 16.0],
+...     "signal": {"templates": {"s": [12.0, 15.0]}}})
+>>> model.parameter_names
+('mu', 'theta_0', 'theta_1')
+>>> round(float(model.nll([0.5, 0.1, 0.2])), 6)
+17.957425
+"""
+
+from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWarning, SpecError
+from .fit import fit
+from .grid import nll_grid
+from .model import Model
+from .models import build_model
+# from .numdiff import numerical_gradient, numerical_hessian, numerical_hessian_diag
+from .profile import profile
+from .results import FitResult, GridResult, ProfileResult
+from .spec import ModelSpec, load_spec
+from .stats import cl_to_sigma, delta_chi2, nll_threshold, sigma_to_cl
+
+__all__ = [
+    "ExpressionError", "FitFailed", "FitResult", "GridResult", "Model", "ModelCoreError",
+    "ModelCoreWarning", "ModelSpec", "ProfileResult", "SpecError", "build_model",
+    "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",
+    "numerical_gradient", "numerical_hessian", "numerical_hessian_diag", "profile",
+    "sigma_to_cl",
+]

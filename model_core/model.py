@@ -36,7 +36,7 @@ class Model:
     fixed
         Mask of parameters held at ``init`` by default in fits.
     poi_index
-        Index of the parameter of interest.
+        Index of the parameter of interest, or ``None``.
     expected_fn
         Optional autograd-traceable ``X -> expected yields (..., n_bins)``.
     name, spec
@@ -57,7 +57,7 @@ class Model:
         bounds: Sequence[Sequence[float]],
         *,
         fixed: Sequence[bool] | None = None,
-        poi_index: int = 0,
+        poi_index: int | None = 0,
         expected_fn: NLLFunction | None = None,
         name: str = "",
         spec: Any = None,
@@ -67,7 +67,7 @@ class Model:
         self.init = np.array(init, dtype=float).reshape(npar)
         self.bounds = np.array(bounds, dtype=float).reshape(npar, 2)
         self.fixed = np.zeros(npar, bool) if fixed is None else np.array(fixed, bool).reshape(npar)
-        self.poi_index = int(poi_index)
+        self.poi_index = None if poi_index is None else int(poi_index)
         self.name = name
         self.spec = spec
         self._nll_fn = nll_fn
@@ -82,8 +82,9 @@ class Model:
         return len(self.parameter_names)
 
     @property
-    def poi(self) -> str:
-        return self.parameter_names[self.poi_index]
+    def poi(self) -> str | None:
+        """Name of the parameter of interest (``None`` when it is not a parameter here)."""
+        return None if self.poi_index is None else self.parameter_names[self.poi_index]
 
     def index(self, name: str) -> int:
         """Position of parameter ``name``; raises ``KeyError`` naming the known parameters."""
@@ -139,6 +140,10 @@ class Model:
         if self._expected_fn is None:
             raise NotImplementedError(f"{self.name!r} does not define expected yields")
         return np.asarray(self._expected_fn(self._as_points(x)), dtype=float)
+
+    def take(self, rows: Any) -> Model:
+        """The model for a subset of batch rows (itself: its rows share every setting)."""
+        return self
 
     def nll_traced(self, x: Any) -> Any:
         """The raw autograd-traceable NLL, for composing new differentiable functions."""
