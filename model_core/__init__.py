@@ -15,7 +15,7 @@ from .fit import fit
 from .grid import nll_grid
 from .model import Model
 from .models import build_model
-# from .numdiff import numerical_gradient, numerical_hessian, numerical_hessian_diag
+from .numdiff import numerical_gradient, numerical_hessian, numerical_hessian_diag
 from .profile import profile
 from .results import FitResult, GridResult, ProfileResult
 from .spec import ModelSpec, load_spec
