@@ -77,6 +77,15 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self.name!r}, parameters={list(self.parameter_names)})"
 
+    def __reduce__(self) -> tuple:
+        """Pickle by spec: the NLL is a closure, so a process pool rebuilds the model."""
+        if self.spec is None:
+            raise TypeError(f"{self!r} has no spec and cannot be pickled; build it with "
+                            "model_core.build_model to send it to other processes")
+        from .models import build_model
+
+        return (_rebuild, (build_model, self.spec, self.init, self.bounds, self.fixed))
+
     @property
     def npar(self) -> int:
         return len(self.parameter_names)
@@ -149,3 +158,9 @@ class Model:
         """The raw autograd-traceable NLL, for composing new differentiable functions."""
         return self._nll_fn(x)
 
+
+def _rebuild(build: Callable[[Any], Model], spec: Any, init: np.ndarray, bounds: np.ndarray,
+             fixed: np.ndarray) -> Model:
+    model = build(spec)
+    model.init, model.bounds, model.fixed = init, bounds, fixed
+    return model

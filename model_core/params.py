@@ -57,6 +57,11 @@ class ReducedModel(Model):
         self.base = base
         self._embed = embed
 
+    def __reduce__(self) -> tuple:
+        base = self.base.copy()
+        base[..., self.free] = self.init
+        return (ReducedModel, (self.parent, self.free, base, self.bounds))
+
     def take(self, rows: np.ndarray) -> ReducedModel:
         """The same reduction for a subset of rows of a per-row ``base``."""
         if self.base.ndim == 1:
