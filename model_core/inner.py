@@ -149,20 +149,22 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
 
 
 def polish_from_neighbours(model: Model, result: BatchMinimum, shape: tuple[int, ...], *,
-                           max_passes: int = 5, max_iter: int = 100, tol: float = 1e-12
-                           ) -> BatchMinimum:
+                           max_passes: int | None = None, max_iter: int = 100,
+                           tol: float = 1e-12) -> BatchMinimum:
     """Restart rows of a grid of minimisations from their neighbours' solutions.
 
     Rows are laid out on a grid of ``shape`` (C order).  Wherever a neighbour's
     minimiser gives a row a lower NLL than its own, the row is re-minimised from
-    there; this carries a solution along a curved valley the way a warm-started
-    sequential scan would, but in batches.
+    there; this carries a solution along a curved valley (or into rows whose own
+    start had an infinite NLL) the way a warm-started sequential scan would, but in
+    batches.  Passes repeat until nothing improves, at most ``max_passes`` times
+    (default: the longest grid side).
     """
     x, fun = result.x.copy(), result.fun.copy()
     grad, success, nit = result.grad.copy(), result.success.copy(), result.nit.copy()
     decrement = result.decrement.copy()
     index = np.arange(len(x)).reshape(shape)
-    for _ in range(max_passes):
+    for _ in range(max(shape) if max_passes is None else max_passes):
         best_start, best_value = x.copy(), fun.copy()
         for axis in range(len(shape)):
             for shift in (1, -1):
