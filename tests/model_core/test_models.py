@@ -163,3 +163,30 @@ def test_core_imports_no_ui_package():
             "if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("kind", ["uncorrelated_background", "correlated_background",
+                                  "multivariate_normal"])
+def test_values_equal_speys_negative_logpdf(kind):
+    """DESIGN.md section 4: constants included, NLL == spey's -logpdf."""
+    spey = pytest.importorskip("spey")
+    data, b, s = [36, 33], np.array([50.0, 48.0]), np.array([12.0, 15.0])
+    cov = np.array([[144.0, 13.0], [13.0, 256.0]])
+    spec = {"kind": kind, "data": data, "background": b.tolist(),
+            "signal": {"templates": {"S": s.tolist()}}}
+    if kind == "uncorrelated_background":
+        spec["background_uncertainty"] = [12.0, 16.0]
+        ref = spey.get_backend("default.uncorrelated_background")(
+            signal_yields=s, background_yields=b, data=data, absolute_uncertainties=[12.0, 16.0])
+    elif kind == "correlated_background":
+        spec["covariance"] = cov.tolist()
+        ref = spey.get_backend("default.correlated_background")(
+            signal_yields=s, background_yields=b, data=data, covariance_matrix=cov)
+    else:
+        spec["covariance"] = cov.tolist()
+        ref = spey.get_backend("default.multivariate_normal")(
+            signal_yields=s, background_yields=b, data=np.array(data), covariance_matrix=cov)
+    model = mc.build_model(spec)
+    logpdf = ref.backend.get_logpdf_func()
+    for x in np.random.default_rng(11).normal(scale=0.5, size=(10, model.npar)):
+        assert model.nll(x) == pytest.approx(-float(logpdf(x)), rel=1e-12)
