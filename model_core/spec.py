@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ class ModelSpec:
     def n_bins(self) -> int:
         return len(self.bins)
 
-    @property
+    @cached_property
     def signal(self) -> SignalExpression:
         """The parsed signal expression."""
         return parse_expression(self.expression)
