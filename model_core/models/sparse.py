@@ -1,0 +1,60 @@
+"""Gather and scatter-add along the last axis, as differentiable autograd primitives.
+
+``gather(x, plan)`` is ``x[..., plan.index]``; ``scatter(v, plan)`` adds
+``v[..., m]`` into position ``plan.index[m]`` of a length-``plan.size`` last
+axis.  They are each other's adjoint, so each one's derivative is the other
+and derivatives of any order stay cheap: autograd's generic indexing rule
+scatters with ``numpy.add.at`` and would need dense one-hot products otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from autograd.extend import defvjp, primitive
+
+__all__ = ["IndexPlan", "gather", "scatter"]
+
+
+class IndexPlan:
+    """Constant positions ``index`` (length ``m``) into an axis of length ``size``.
+
+    The sort order and group boundaries used by :func:`scatter` are computed once.
+    """
+
+    def __init__(self, index, size: int) -> None:
+        self.index = np.asarray(index, dtype=np.intp).reshape(-1)
+        self.size = int(size)
+        if self.index.size and (self.index.min() < 0 or self.index.max() >= self.size):
+            raise ValueError(f"indices must lie in [0, {self.size})")
+        self._order = np.argsort(self.index, kind="stable")
+        ordered = self.index[self._order]
+        self._starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size \
+            else np.zeros(0, dtype=np.intp)
+        self._targets = ordered[self._starts]
+        self._unique = self._targets.size == self.index.size
+
+    def __len__(self) -> int:
+        return self.index.size
+
+
+@primitive
+def gather(x, plan: IndexPlan):
+    """``x[..., plan.index]``."""
+    return x[..., plan.index]
+
+
+@primitive
+def scatter(v, plan: IndexPlan):
+    """Sum ``v[..., m]`` into position ``plan.index[m]`` of a new last axis of ``plan.size``."""
+    out = np.zeros(np.shape(v)[:-1] + (plan.size,))
+    if not len(plan):
+        return out
+    if plan._unique:
+        out[..., plan.index] = v
+    else:
+        out[..., plan._targets] = np.add.reduceat(v[..., plan._order], plan._starts, axis=-1)
+    return out
+
+
+defvjp(gather, lambda ans, x, plan: lambda g: scatter(g, plan))
+defvjp(scatter, lambda ans, v, plan: lambda g: gather(g, plan))

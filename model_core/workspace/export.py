@@ -1,0 +1,3 @@
+"""Placeholder."""
+def to_workspace(spec):
+    raise NotImplementedError
