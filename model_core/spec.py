@@ -238,7 +238,8 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
     else:
         covariance = _covariance(raw[needed], n)
     poi = raw.get("poi", "mu")
-    if not isinstance(poi, str) or not _IDENT.match(poi) or poi in FUNCTIONS or _NUISANCE.match(poi):
+    if (not isinstance(poi, str) or not _IDENT.match(poi) or poi in FUNCTIONS
+            or _NUISANCE.match(poi)):
         raise SpecError("poi", "not a valid parameter name", poi, "use a name like mu")
     templates, expression = _signal(raw.get("signal"), n, poi)
     name = raw.get("name", "Untitled model")
@@ -347,7 +348,7 @@ def _signal(signal: Any, n: int, poi: str) -> tuple[dict[str, tuple[float, ...]]
         raise SpecError("signal.templates", "at least one template is required", templates,
                         'add e.g. "templates": {"A": [12.0, 15.0]}')
     out: dict[str, tuple[float, ...]] = {}
-    for key, values in templates.items():
+    for key in templates:
         where = f"signal.templates.{key}"
         if not isinstance(key, str) or not _IDENT.match(key):
             raise SpecError(where, "template names must be identifiers", key,

@@ -97,8 +97,8 @@ class HistFactoryNLL:
         t = self.t
         if t.unbinned is None:
             return yields
-        return anp.concatenate([yields[..., :t.n_bins],
-                                anp.matmul(yields[..., t.n_bins:], t.unbinned.channel_sum)], axis=-1)
+        per_channel = anp.matmul(yields[..., t.n_bins:], t.unbinned.channel_sum)
+        return anp.concatenate([yields[..., :t.n_bins], per_channel], axis=-1)
 
     def value(self, X):
         t = self.t

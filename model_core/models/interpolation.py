@@ -8,7 +8,8 @@ samples are summed with one matrix product.
 - code 4p (pyhf's default): linear for ``|alpha| > 1``; inside,
   ``alpha * S + alpha^2 (15 - 10 alpha^2 + 3 alpha^4) A`` with
   ``S = (up + down) / 2`` and ``A = (up - down) / 16``, i.e.
-  ``c_up = alpha / 2 + q``, ``c_down = alpha / 2 - q``, ``q = alpha^2 (15 - 10 alpha^2 + 3 alpha^4) / 16``.
+  ``c_up = alpha / 2 + q``, ``c_down = alpha / 2 - q`` with
+  ``q = alpha^2 (15 - 10 alpha^2 + 3 alpha^4) / 16``.
 
 Multiplicative (``normsys``), as the logarithm of the factor so that many
 factors multiply with one matrix product:

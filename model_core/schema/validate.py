@@ -61,7 +61,7 @@ def json_path(parts: Iterable[Any], prefix: str = "") -> str:
 
 def validate(document: Any, name: str = "workspace", version: str = SCHEMA_VERSION,
              *, prefix: str = "") -> None:
-    """Check ``document`` against the schema; raise :class:`SpecError` for the most relevant problem.
+    """Check ``document`` against a schema; raise :class:`SpecError` for the most relevant problem.
 
     ``prefix`` is prepended to reported paths (e.g. ``"workspace"`` when the
     document sits inside a wrapper).

@@ -105,7 +105,8 @@ def load_unbinned_arrays(workspace: Mapping[str, Any], base_dir: Path | None,
             for k, mod in enumerate(sample["modifiers"]):
                 if mod["type"] == "histosys":
                     for side in ("lo_data", "hi_data"):
-                        sources.append((f"{at}.modifiers[{k}].data.{side}", mod["data"][side], True))
+                        path = f"{at}.modifiers[{k}].data.{side}"
+                        sources.append((path, mod["data"][side], True))
         n_events = None
         for key, source, is_ratio in sources:
             array = read_array(source, p + key, base_dir)

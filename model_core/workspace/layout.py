@@ -139,7 +139,8 @@ def build_layout(workspace: Mapping[str, Any], measurement_index: int) -> Layout
 
 
 def _channels(workspace: Mapping[str, Any]) -> tuple[Channel, ...]:
-    order = sorted(range(len(workspace["channels"])), key=lambda i: workspace["channels"][i]["name"])
+    raw = workspace["channels"]
+    order = sorted(range(len(raw)), key=lambda i: raw[i]["name"])
     out, offset = [], 0
     for i in order:
         ch = workspace["channels"][i]
@@ -165,7 +166,8 @@ def _requirements(channels: Sequence[Channel]
                 mtype, name = mod["type"], mod["name"]
                 at = f"{where}.modifiers[{k}]"
                 if mtype == "staterror":
-                    staterror_users.setdefault(name, {}).setdefault(sample["name"], set()).add(ch.name)
+                    users = staterror_users.setdefault(name, {})
+                    users.setdefault(sample["name"], set()).add(ch.name)
                     per_type[mtype].setdefault(name, (at, {}))
                     continue
                 req = _default_requirement(mtype, sample, mod, ch)
@@ -220,7 +222,7 @@ def _default_requirement(mtype: str, sample: Mapping[str, Any], mod: Mapping[str
                     fixed=False, auxdata=(0.0,))
     # shapesys: Poisson constraint with tau = (nominal / uncertainty)^2 where both are positive
     valid = [nom > 0 and unc > 0 for nom, unc in zip(sample["data"], mod["data"], strict=True)]
-    tau = tuple((nom / unc) ** 2 if ok else 1.0
+    tau = tuple(nom**2 / unc**2 if ok else 1.0
                 for ok, nom, unc in zip(valid, sample["data"], mod["data"], strict=True))
     return dict(constraint="poisson", n=n, is_scalar=False, inits=(1.0,) * n,
                 bounds=((1e-10, 10.0),) * n, fixed=tuple(not v for v in valid), auxdata=tau,
@@ -248,7 +250,8 @@ def _staterror_requirement(name: str, channels: Sequence[Channel],
             if sample["name"] not in users:
                 continue
             nominal += np.asarray(sample["data"], dtype=float)
-            mod = next(m for m in sample["modifiers"] if m["type"] == "staterror" and m["name"] == name)
+            mod = next(m for m in sample["modifiers"]
+                       if m["type"] == "staterror" and m["name"] == name)
             uncertainties.append(np.asarray(mod["data"], dtype=float))
         safe = np.where(nominal > 0, nominal, 1.0)
         relative = np.sqrt(sum(np.where(nominal > 0, (u / safe) ** 2, 0.0) for u in uncertainties))
@@ -318,7 +321,8 @@ def _check_values(name: str, values: Mapping[str, Any], at: str) -> None:
     for key in ("inits", "auxdata", "sigmas", "factors"):
         for i, v in enumerate(values.get(key) or ()):
             if not math.isfinite(v):
-                raise SpecError(f"{at}.{key}[{i}]", "not a finite number", v, "enter a finite number")
+                raise SpecError(f"{at}.{key}[{i}]", "not a finite number", v,
+                                "enter a finite number")
             if key in ("sigmas", "factors") and v <= 0:
                 raise SpecError(f"{at}.{key}[{i}]", f"{key} of {name!r} must be positive", v,
                                 "enter a value > 0")

@@ -111,7 +111,7 @@ class WorkspaceSpec:
         return self.layout.n_bins
 
     def data(self, include_auxdata: bool = True) -> np.ndarray:
-        """Observed counts in pyhf channel order, then pyhf's auxiliary data (``Workspace.data``)."""
+        """Observed counts in pyhf's channel order, then its auxiliary data (``Workspace.data``)."""
         observed = {o["name"]: o["data"] for o in self.workspace["observations"]}
         main = [v for c in self.layout.channels if not c.unbinned for v in observed[c.name]]
         aux = self.layout.auxdata.tolist() if include_auxdata else []

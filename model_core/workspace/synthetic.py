@@ -54,7 +54,8 @@ def synthetic_workspace(
     for c in range(n_channels):
         name = f"SR_{c:02d}"
         shape = np.exp(-np.linspace(0.0, 2.0, n_bins))
-        signal = rng.uniform(2.0, 8.0) * np.exp(-0.5 * ((np.arange(n_bins) - rng.uniform(2, 8)) / 2.0) ** 2)
+        peak = rng.uniform(2.0, 8.0)
+        signal = rng.uniform(2.0, 8.0) * np.exp(-0.5 * ((np.arange(n_bins) - peak) / 2.0) ** 2)
         bkg = {s: rng.uniform(40.0, 120.0) * shape * rng.uniform(0.8, 1.2, n_bins)
                for s in ("bkg_a", "bkg_b")}
         samples = [{"name": "signal", "data": _list(signal + 0.01), "modifiers": [
