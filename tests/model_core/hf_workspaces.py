@@ -73,9 +73,8 @@ def single_type(kind: str) -> dict[str, Any]:
         return _workspace(channels, {"CR": [205.0, 157.0, 83.0], "SR": obs["SR"]})
     else:
         raise ValueError(kind)
-    return _workspace([{"name": "SR", "samples": [_signal([5.0, 8.0, 4.0]),
-                                                  {"name": "bkg", "data": bkg, "modifiers": mods}]}],
-                      obs)
+    samples = [_signal([5.0, 8.0, 4.0]), {"name": "bkg", "data": bkg, "modifiers": mods}]
+    return _workspace([{"name": "SR", "samples": samples}], obs)
 
 
 SINGLE_TYPES = ("normfactor", "shapefactor", "lumi", "normsys", "histosys", "shapesys", "staterror")

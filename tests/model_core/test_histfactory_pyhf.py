@@ -7,8 +7,9 @@ import pytest
 
 pyhf = pytest.importorskip("pyhf")
 
-import model_core as mc  # noqa: E402
 from hf_workspaces import SINGLE_TYPES, mixed, preset, single_type  # noqa: E402
+
+import model_core as mc  # noqa: E402
 from model_core.numdiff import numerical_gradient  # noqa: E402
 
 CASES = {**{t: (lambda t=t: single_type(t)) for t in SINGLE_TYPES},
