@@ -22,7 +22,7 @@ from .exceptions import SpecError
 from .expression import FUNCTIONS, SignalExpression, parse_expression
 
 __all__ = ["KINDS", "ModelSpec", "ParameterSpec", "load_spec", "parameter_layout",
-           "parameter_overrides"]
+           "parameter_overrides", "read_json"]
 
 #: Likelihood kinds built into the core, with the background fields each needs.
 KINDS: Mapping[str, str] = {
@@ -182,7 +182,7 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
     if isinstance(source, (str, Path)):
         if not (isinstance(source, str) and source.lstrip().startswith("{")):
             base_dir, name = Path(source).resolve().parent, Path(source).stem
-        source = _read_json(source)
+        source = read_json(source)
     if not isinstance(source, Mapping):
         raise SpecError("spec", "a model spec must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
@@ -191,7 +191,8 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
     return _validate(source)
 
 
-def _read_json(source: str | Path) -> Any:
+def read_json(source: str | Path, field: str = "spec") -> Any:
+    """Parse JSON text (starting with ``{``) or a JSON file; errors name ``field``."""
     text_given = isinstance(source, str) and source.lstrip().startswith("{")
     origin = "JSON text" if text_given else str(source)
     if text_given:
@@ -199,13 +200,20 @@ def _read_json(source: str | Path) -> Any:
     else:
         path = Path(source)
         if not path.is_file():
-            raise SpecError("spec", "no such file", str(path), "check the path")
-        text = path.read_text(encoding="utf-8")
+            raise SpecError(field, "no such file", str(path), "check the path")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SpecError(field, "the file is not UTF-8 text (is it a JSON file?)", str(path),
+                            "save it as UTF-8 JSON") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError("spec", f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}", fix="correct the JSON syntax there") from None
+        ends_early = exc.pos >= len(text.rstrip())
+        raise SpecError(field, f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
+                        f"column {exc.colno}" + (" (the text ends early: truncated?)"
+                                                 if ends_early else ""),
+                        fix="correct the JSON syntax there, or save the file again") from None
 
 
 def _validate(raw: Mapping[str, Any]) -> ModelSpec:

@@ -42,25 +42,26 @@ def read_array(source: Any, where: str, base_dir: Path | None) -> np.ndarray:
         raise SpecError(at, f"no such file in {base}", name, "check the file name")
     suffix = path.suffix.lower()
     key = source.get("key")
+    if suffix not in (".npy", ".npz"):
+        raise SpecError(at, "per-event arrays must be .npy or .npz files", name,
+                        "save the array with numpy.save (.npy) or numpy.savez (.npz)")
+    if suffix == ".npy" and key is not None:
+        raise SpecError(f"{where}.key", "a .npy file holds one array; 'key' is only for .npz "
+                        "files", key, "remove 'key'")
     try:
-        if suffix == ".npy":
-            if key is not None:
-                raise SpecError(f"{where}.key", "a .npy file holds one array; 'key' is only for "
-                                ".npz files", key, "remove 'key'")
-            array = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.files)
+        with open(path, "rb") as handle:
+            loaded = np.load(handle, allow_pickle=False)
+            if suffix == ".npy":
+                array = loaded
+            else:
+                keys = list(loaded.files)
                 if key is None and len(keys) != 1:
                     raise SpecError(f"{where}.key", f"{name} holds {len(keys)} arrays", None,
                                     "name one of them: " + ", ".join(keys))
                 if key is not None and key not in keys:
                     raise SpecError(f"{where}.key", f"{name} has no array of this name", key,
                                     "use one of " + ", ".join(keys))
-                array = archive[key or keys[0]]
-        else:
-            raise SpecError(at, "per-event arrays must be .npy or .npz files", name,
-                            "save the array with numpy.save (.npy) or numpy.savez (.npz)")
+                array = loaded[key or keys[0]]
     except SpecError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

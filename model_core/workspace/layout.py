@@ -33,6 +33,7 @@ __all__ = ["TYPE_ORDER", "Channel", "Layout", "ParameterSet", "build_layout"]
 #: Modifier types in the order pyhf creates their parameter sets.
 TYPE_ORDER = ("histosys", "lumi", "normfactor", "normsys", "shapefactor", "shapesys", "staterror")
 _CONFIG_KEYS = ("inits", "bounds", "auxdata", "factors", "sigmas", "fixed")
+_REQUIREMENT_KEYS = ("constraint", "n", "is_scalar", *_CONFIG_KEYS)
 _LUMI_EXAMPLE = ('{"name": "lumi", "auxdata": [1.0], "sigmas": [0.02], "inits": [1.0], '
                  '"bounds": [[0.9, 1.1]]}')
 
@@ -191,13 +192,12 @@ def _requirements(channels: Sequence[Channel]
         for name, (at, req) in entries.items():
             if name in requirements:
                 first = requirements[name]
-                mismatch = [k for k in set(first) | set(req)
-                            if not k.startswith("_") and first.get(k) != req.get(k)]
+                mismatch = [k for k in _REQUIREMENT_KEYS if first.get(k) != req.get(k)]
                 if mismatch:
                     other, other_at = used_by[name][0]
                     raise SpecError(at, f"the name {name!r} is used by a {mtype} modifier and by "
                                     f"a {other} modifier ({other_at}), which need different "
-                                    f"parameters ({sorted(mismatch)[0]} differs)", name,
+                                    f"parameters ({mismatch[0]} differs)", name,
                                     "use unique modifier names for different modifier types")
             else:
                 requirements[name] = req

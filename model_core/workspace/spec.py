@@ -37,7 +37,7 @@ import numpy as np
 from ..exceptions import SpecError
 from ..models.interpolation import HISTOSYS_CODES, NORMSYS_CODES
 from ..schema import validate
-from ..spec import ParameterSpec, parameter_overrides
+from ..spec import ParameterSpec, parameter_overrides, read_json
 from .arrays import load_unbinned_arrays
 from .layout import Layout, build_layout
 from .semantics import check_structure
@@ -173,12 +173,11 @@ def load_workspace(
         base_dir = source.base_dir if base_dir is None else base_dir
         source = source.to_dict()
     if isinstance(source, (str, Path)):
-        text_given = isinstance(source, str) and source.lstrip().startswith("{")
-        if not text_given:
+        if not (isinstance(source, str) and source.lstrip().startswith("{")):
             path = Path(source)
             base_dir = path.resolve().parent if base_dir is None else base_dir
             name = path.stem if name is None else name
-        source = _read(source, text_given)
+        source = read_json(source, "workspace")
     if not isinstance(source, Mapping):
         raise SpecError("workspace", "a workspace must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
@@ -246,29 +245,6 @@ def resolve_modifier_settings(settings: Mapping[str, Mapping[str, str]] | None) 
     if settings is None:
         settings = DEFAULT_MODIFIER_SETTINGS
     return {t: settings.get(t, {}).get("interpcode", _TYPE_FALLBACK[t]) for t in _TYPE_FALLBACK}
-
-
-def _read(source: str | Path, text_given: bool) -> Any:
-    if text_given:
-        text, origin = str(source), "the JSON text"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise SpecError("workspace", "no such file", str(path), "check the path")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise SpecError("workspace", "the file is not UTF-8 text (is it a JSON file?)",
-                            str(path), "save the workspace as UTF-8 JSON") from None
-        origin = str(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
-        raise SpecError("workspace", f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}" + (" (the file ends early: truncated?)"
-                                                 if truncated else ""),
-                        fix="correct the JSON there, or export the workspace again") from None
 
 
 def _unwrap(wrapper: Mapping[str, Any]) -> Mapping[str, Any]:
