@@ -105,8 +105,7 @@ def normsys_log_factors(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str
     up, down = alpha >= 1, alpha <= -1
     outside = anp.where(up, alpha * log_hi, -alpha * log_lo)
     inner = anp.where(up | down, 0.0, alpha)
-    powers = inner[..., None] ** _POWERS
-    poly = 1.0 + anp.sum(powers * coefficients, axis=-1)
+    poly = 1.0 + inner * _horner(inner, coefficients)
     log_poly = anp.log(anp.where(poly > 0, poly, np.nan))
     return anp.where(up | down, outside, log_poly)
 
@@ -118,8 +117,15 @@ def normsys_log_derivatives(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code:
         return anp.where(alpha > 0, log_hi, -log_lo)
     up, down = alpha >= 1, alpha <= -1
     inner = anp.where(up | down, 0.0, alpha)
-    powers = inner[..., None] ** _POWERS
-    poly = 1.0 + anp.sum(powers * coefficients, axis=-1)
-    slope = anp.sum(inner[..., None] ** (_POWERS - 1) * (_POWERS * coefficients), axis=-1)
+    poly = 1.0 + inner * _horner(inner, coefficients)
+    slope = _horner(inner, coefficients * _POWERS)
     inside = slope / anp.where(poly > 0, poly, np.nan)
     return anp.where(up, log_hi, anp.where(down, -log_lo, inside))
+
+
+def _horner(x, coefficients: np.ndarray):
+    """``sum_i coefficients[:, i] x^i`` (Horner's scheme; columns are ascending powers)."""
+    out = coefficients[:, -1]
+    for i in range(coefficients.shape[1] - 2, -1, -1):
+        out = coefficients[:, i] + x * out
+    return out

@@ -10,9 +10,12 @@ scatters with ``numpy.add.at`` and would need dense one-hot products otherwise.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 from autograd.extend import defvjp, primitive
 
 __all__ = ["IndexPlan", "gather", "scatter"]
+
+_FEW_ROWS = 8
 
 
 class IndexPlan:
@@ -32,6 +35,10 @@ class IndexPlan:
             else np.zeros(0, dtype=np.intp)
         self._targets = ordered[self._starts]
         self._unique = self._targets.size == self.index.size
+        # for many rows a sparse product sums fastest; for a few, reduceat
+        m = self.index.size
+        self._summing = scipy.sparse.csr_matrix((np.ones(m), (self.index, np.arange(m))),
+                                                shape=(self.size, m))
 
     def __len__(self) -> int:
         return self.index.size
@@ -46,7 +53,12 @@ def gather(x, plan: IndexPlan):
 @primitive
 def scatter(v, plan: IndexPlan):
     """Sum ``v[..., m]`` into position ``plan.index[m]`` of a new last axis of ``plan.size``."""
-    out = np.zeros(np.shape(v)[:-1] + (plan.size,))
+    shape = np.shape(v)[:-1]
+    rows = int(np.prod(shape))
+    if len(plan) and not plan._unique and rows > _FEW_ROWS:
+        flat = np.reshape(v, (rows, len(plan)))
+        return np.asarray(plan._summing @ flat.T).T.reshape(shape + (plan.size,))
+    out = np.zeros(shape + (plan.size,))
     if not len(plan):
         return out
     if plan._unique:

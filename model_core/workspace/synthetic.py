@@ -104,15 +104,13 @@ def synthetic_workspace(
 
 def _assignments(rng: np.random.Generator, n_pool: int, n_slots: int, per_slot: int
                  ) -> list[list[int]]:
-    """``per_slot`` distinct pool members per slot, every member used at least once."""
-    out = [sorted(rng.choice(n_pool, size=per_slot, replace=False).tolist()) if n_pool else []
-           for _ in range(n_slots)]
-    for j in range(n_pool):
-        if not any(j in slot for slot in out):
-            slot = out[j % n_slots]
-            slot[j % len(slot)] = j
-            out[j % n_slots] = sorted(set(slot))
-    return out
+    """``per_slot`` distinct pool members per slot; every member is used when
+    ``n_slots * per_slot >= n_pool``."""
+    if not n_pool:
+        return [[] for _ in range(n_slots)]
+    labels = rng.permutation(n_pool)
+    return [sorted(int(labels[(s * per_slot + i) % n_pool]) for i in range(per_slot))
+            for s in range(n_slots)]
 
 
 def _list(values: np.ndarray) -> list[float]:
