@@ -56,14 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     batch = model.init + spread * rng.standard_normal((BATCH, model.npar))
     print(f"workspace: 20 channels x 10 bins, {model.npar} parameters "
           f"({n_nuisance} nuisance), batch of {BATCH}")
+    single, many = args.repeats, args.batch_repeats
     rows = [
-        ("model_core NLL, 1 point", median_ms(lambda: model.nll(x), args.repeats)),
-        ("model_core NLL+grad, 1 point", median_ms(lambda: model.value_and_grad(x), args.repeats)),
-        (f"model_core NLL, {BATCH} points", median_ms(lambda: model.nll(batch), args.batch_repeats)),
+        ("model_core NLL, 1 point", median_ms(lambda: model.nll(x), single)),
+        ("model_core NLL+grad, 1 point", median_ms(lambda: model.value_and_grad(x), single)),
+        (f"model_core NLL, {BATCH} points", median_ms(lambda: model.nll(batch), many)),
         (f"model_core NLL+grad, {BATCH} points",
-         median_ms(lambda: model.value_and_grad(batch), args.batch_repeats)),
-        ("model_core Hessian, 1 point",
-         median_ms(lambda: model.hessian(x), max(3, args.batch_repeats))),
+         median_ms(lambda: model.value_and_grad(batch), many)),
+        ("model_core Hessian, 1 point", median_ms(lambda: model.hessian(x), max(3, many))),
     ]
     pyhf_single = None
     try:
