@@ -20,6 +20,7 @@ applications.  The rate of entry ``e`` is
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import autograd.numpy as anp
 import numpy as np
@@ -33,6 +34,9 @@ from .interpolation import (
 )
 from .sparse import gather, scatter
 
+if TYPE_CHECKING:
+    from .histfactory import Tensors
+
 __all__ = ["HistFactoryNLL"]
 
 
@@ -45,7 +49,7 @@ class HistFactoryNLL:
         The constant tensors (:class:`.histfactory.Tensors`).
     """
 
-    def __init__(self, t) -> None:
+    def __init__(self, t: Tensors) -> None:
         self.t = t
 
     def function(self) -> Callable:

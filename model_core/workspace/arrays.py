@@ -33,7 +33,11 @@ def read_array(source: Any, where: str, base_dir: Path | None) -> np.ndarray:
         raise SpecError(at, "file references need the workspace's folder", name,
                         "load the workspace from its file, or pass base_dir= to load_workspace")
     base = Path(base_dir).resolve()
-    path = (base / name).resolve()
+    try:
+        path = (base / name).resolve()
+    except (OSError, ValueError) as exc:
+        raise SpecError(at, f"not a usable file name ({exc})", name,
+                        "use a plain relative path such as ratios/signal.npy") from None
     if not path.is_relative_to(base):
         raise SpecError(at, f"the file lies outside the workspace folder {base}", name,
                         "keep per-event files in the workspace's folder or below it and use a "

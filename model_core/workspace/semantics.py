@@ -93,7 +93,8 @@ def _check_observations(observations: Sequence[Mapping[str, Any]], binned: Mappi
                             "remove this observation")
         if obs["name"] not in binned:
             raise SpecError(f"{where}.name", "no channel has this name", obs["name"],
-                            "rename it to one of " + ", ".join(binned) + " or remove it")
+                            ("rename it to one of " + ", ".join(binned) + " or remove it")
+                            if binned else "remove it")
         n = binned[obs["name"]]
         if len(obs["data"]) != n:
             raise SpecError(f"{where}.data", f"has {len(obs['data'])} counts but channel "

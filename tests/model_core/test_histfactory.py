@@ -207,12 +207,20 @@ def test_wrapper_overrides_and_settings():
         mc.build_model(wrapper, modifier_settings={"histosys": {"interpcode": "code2"}})
 
 
-def test_presets_load_as_examples():
-    for name in ("pyhf_one_bin", "pyhf_two_bin_shapesys", "multi_channel"):
-        assert name in example_names()
-        spec = load_example(name)
-        assert spec.kind == "histfactory" and spec.description
-    assert load_example("pyhf_one_bin").parameter_names == ("mu", "uncorr_bkguncrt[0]")
+@pytest.mark.parametrize("name", ["pyhf_one_bin", "pyhf_two_bin_shapesys", "multi_channel",
+                                  "unbinned_demo"])
+def test_presets_load_as_examples_and_fit(name):
+    assert name in example_names()
+    spec = load_example(name)
+    assert spec.kind == "histfactory" and spec.description
+    result = mc.fit(mc.build_model(spec))
+    assert result.success, result.message
+
+
+def test_seed_one_bin_preset_parameters():
+    model = mc.build_model(load_example("pyhf_one_bin"))
+    assert model.parameter_names == ("mu", "uncorr_bkguncrt[0]")
+    np.testing.assert_array_equal(model.bounds, [[0.0, 10.0], [1e-10, 10.0]])
 
 
 def test_cli_fits_a_workspace_file(unbinned, capsys):

@@ -129,6 +129,7 @@ def test_truncated_and_malformed_event_files(tmp_path):
         "absolute": ({"file": str(tmp_path.parent / "x.npy")}, "ratios.file", "outside"),
         "format": ({"file": "ws.json"}, "ratios.file", ".npy or .npz"),
         "negative": ([1.0, -0.5, 2.0], "ratios", "must not be negative"),
+        "null byte": ({"file": "a\x00b.npy"}, "ratios.file", "not a usable file name"),
     }
     for label, (source, where, fragment) in cases.items():
         with pytest.raises(mc.SpecError, match=fragment) as info:
