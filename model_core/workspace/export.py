@@ -85,12 +85,11 @@ def to_workspace(spec: ModelSpec | WorkspaceSpec | Mapping[str, Any] | str | Pat
         {"name": label, "type": "histosys",
          "data": {"hi_data": (nominal + shift).tolist(), "lo_data": (nominal - shift).tolist()}}
         for label, shift in zip(labels, shifts, strict=True)]})
-    n_free = 1 + len(spec.shape_parameters)
-    config = [_config(n, init[i], bounds[i], fixed[i]) for i, n in enumerate(names[:n_free])]
     if spec.kind == "uncorrelated_background":
-        config += [_config(n, init[i], bounds[i], fixed[i])
-                   for i, n in enumerate(names) if i >= n_free and n in spec.parameters]
+        config = [_config(n, init[i], bounds[i], fixed[i]) for i, n in enumerate(names)]
     else:
+        n_free = 1 + len(spec.shape_parameters)
+        config = [_config(n, init[i], bounds[i], fixed[i]) for i, n in enumerate(names[:n_free])]
         config += [_config(label, 0.0, (-math.inf, math.inf), False) for label in labels]
     return {
         "version": "1.0.0",

@@ -10,7 +10,9 @@ use (channels, then samples, then modifier names, all sorted), except
 one set when both define the same defaults (``normsys`` + ``histosys``) and is
 an error otherwise.  The measurement's parameter configurations then replace
 defaults (``inits``, ``bounds``, ``fixed``, ``auxdata``, ``sigmas``,
-``factors``), with pyhf's rules about which set accepts which key.
+``factors``), with pyhf's rules about which set accepts which key;
+configurations of names no modifier uses are ignored, as pyhf does (ROOT
+exports carry a ``lumi`` configuration whether or not a sample uses it).
 
 The flattened vector (``names``, ``inits``, ``bounds``, ``fixed``) is pyhf's
 ``suggested_init()`` order; vector sets are named ``name[i]`` like pyhf's

@@ -73,8 +73,6 @@ class WorkspaceSpec:
         Overrides of ``init``, ``bounds`` and ``fixed`` by (component) parameter name.
     modifier_settings
         Interpolation codes, pyhf's ``modifier_settings``; ``None`` for pyhf's defaults.
-    parameter_names
-        pyhf's ``par_names``: parameter sets in pyhf order, vector sets as ``name[i]``.
     arrays
         The per-event arrays of unbinned channels, by JSON path.
     """
@@ -88,7 +86,6 @@ class WorkspaceSpec:
     base_dir: Path | None = None
     parameters: Mapping[str, ParameterSpec] = field(default_factory=dict)
     modifier_settings: Mapping[str, Mapping[str, str]] | None = None
-    parameter_names: tuple[str, ...] = ()
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     version: int = 1
 
@@ -100,6 +97,11 @@ class WorkspaceSpec:
     def layout(self) -> Layout:
         """Channels and parameter sets in pyhf order (see :mod:`.layout`)."""
         return build_layout(self.workspace, self.measurement_index)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """pyhf's ``par_names``: parameter sets in pyhf order, vector sets as ``name[i]``."""
+        return self.layout.names
 
     @property
     def poi(self) -> str:
@@ -211,7 +213,7 @@ def load_workspace(
     defaults = dict(zip(layout.names, layout.inits.tolist(), strict=True))
     overrides = parameter_overrides(wrapper.get("parameters") if parameters is None
                                     else parameters, defaults)
-    return replace(spec, parameters=overrides, parameter_names=layout.names)
+    return replace(spec, parameters=overrides)
 
 
 def validate_modifier_settings(settings: Any) -> dict[str, dict[str, str]] | None:
