@@ -87,6 +87,34 @@ def mixed(seed: int = 7) -> dict[str, Any]:
                                n_shapefactor_channels=2, rng=seed)
 
 
+def irregular() -> dict[str, Any]:
+    """Channels listed out of order, samples present in some channels only, a modifier name
+    shared by a normsys and a histosys, an empty bin, and configured sigmas / fixed sets."""
+    return _workspace([
+        {"name": "B", "samples": [
+            _signal([3.0, 4.0]) | {"modifiers": [
+                {"name": "mu", "type": "normfactor", "data": _N},
+                {"name": "stat", "type": "staterror", "data": [0.5, 0.6]}]},
+            {"name": "zz", "data": [20.0, 0.0], "modifiers": [
+                {"name": "stat", "type": "staterror", "data": [2.0, 0.0]},
+                {"name": "sf", "type": "shapefactor", "data": _N},
+                {"name": "x", "type": "normsys", "data": {"hi": 1.2, "lo": 0.7}},
+                {"name": "x", "type": "histosys",
+                 "data": {"hi_data": [22.0, 0.5], "lo_data": [19.0, 0.0]}}]}]},
+        {"name": "A", "samples": [
+            {"name": "ww", "data": [30.0, 10.0], "modifiers": [
+                {"name": "sf", "type": "shapefactor", "data": _N},
+                {"name": "ss", "type": "shapesys", "data": [3.0, 4.0]},
+                {"name": "lumi", "type": "lumi", "data": _N}]},
+            _signal([1.0, 2.0]) | {"modifiers": [
+                {"name": "mu", "type": "normfactor", "data": _N},
+                {"name": "lumi", "type": "lumi", "data": _N}]}]}],
+        {"A": [33.0, 11.0], "B": [27.0, 5.0]},
+        [{"name": "lumi", "auxdata": [1.0], "sigmas": [0.1], "inits": [1.0],
+          "bounds": [[0.5, 1.5]]},
+         {"name": "ss", "fixed": True}, {"name": "stat", "sigmas": [0.1, 0.2]}])
+
+
 def preset(name: str) -> dict[str, Any]:
     """The pyhf workspace inside a shipped preset."""
     return copy.deepcopy(json.loads((EXAMPLES_DIR / f"{name}.json").read_text())["workspace"])

@@ -7,13 +7,14 @@ import pytest
 
 pyhf = pytest.importorskip("pyhf")
 
-from hf_workspaces import SINGLE_TYPES, mixed, preset, single_type  # noqa: E402
+from hf_workspaces import SINGLE_TYPES, irregular, mixed, preset, single_type  # noqa: E402
 
 import model_core as mc  # noqa: E402
 from model_core.numdiff import numerical_gradient  # noqa: E402
 
 CASES = {**{t: (lambda t=t: single_type(t)) for t in SINGLE_TYPES},
          "mixed": mixed,
+         "irregular": irregular,
          "pyhf_one_bin": lambda: preset("pyhf_one_bin"),
          "pyhf_two_bin_shapesys": lambda: preset("pyhf_two_bin_shapesys"),
          "multi_channel": lambda: preset("multi_channel")}
@@ -80,7 +81,7 @@ def test_logpdf_matches_pyhf(case, settings):
 
 @pytest.mark.parametrize("settings", ["default", "code1-code0"])
 @pytest.mark.parametrize("case", ["normsys", "histosys", "shapesys", "staterror", "lumi",
-                                  "shapefactor", "mixed"])
+                                  "shapefactor", "mixed", "irregular"])
 def test_gradient_matches_numerical_derivative_of_pyhf(case, settings):
     model, pmodel, data = _pair(case, SETTINGS[settings])
     for x in _points(model, np.random.default_rng(5), 2):
