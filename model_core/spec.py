@@ -267,7 +267,11 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
 def _number(value: Any, where: str, *, nonnegative: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise SpecError(where, "not a number", value, "enter a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SpecError(where, "the number is too large", f"{str(value)[:20]}...",
+                        "enter a smaller value") from None
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
         raise SpecError(where, "not a finite number", value, "enter a finite number")
     if nonnegative and number < 0:

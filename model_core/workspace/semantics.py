@@ -20,6 +20,7 @@ __all__ = ["check_structure"]
 def check_structure(workspace: Mapping[str, Any], prefix: str = "") -> None:
     """Raise :class:`SpecError` for the first inconsistency in ``workspace``."""
     p = f"{prefix}." if prefix else ""
+    _check_numbers(workspace, prefix)
     channels = workspace["channels"]
     _unique([c["name"] for c in channels], f"{p}channels", "channel")
     binned: dict[str, int] = {}
@@ -109,6 +110,22 @@ def _check_observations(observations: Sequence[Mapping[str, Any]], binned: Mappi
             raise SpecError(f"{p}observations", f"channel {name!r} (channels[{i}]) has no "
                             "observation", name,
                             f'add {{"name": "{name}", "data": [...]}} with {binned[name]} counts')
+
+
+def _check_numbers(node: Any, where: str) -> None:
+    """Every number must fit a float (JSON allows integers like 1e400 written out in full)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _check_numbers(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_numbers(value, f"{where}[{i}]")
+    elif isinstance(node, int) and not isinstance(node, bool):
+        try:
+            float(node)
+        except OverflowError:
+            raise SpecError(where, "the number is too large for a float", f"{str(node)[:20]}...",
+                            "enter a smaller value") from None
 
 
 def _unique(names: Sequence[str], where: str, what: str) -> None:

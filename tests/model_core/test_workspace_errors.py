@@ -174,7 +174,8 @@ def _paths(node, prefix=()):
 
 GOOD = json.loads((DATA / "good_workspace.json").read_text())
 PATHS = [p for p in _paths(GOOD) if p]
-JUNK = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True),
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.just(10**400),
+                 st.floats(allow_nan=True),
                  st.text(max_size=3), st.lists(st.floats(-2, 2), max_size=4),
                  st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
 
