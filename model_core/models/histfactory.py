@@ -70,7 +70,7 @@ def build_histfactory_model(spec: WorkspaceSpec,
         if override.init is not None:
             init[i] = override.init
         fixed[i] = fixed[i] or override.fixed
-    return Model(likelihood.function(), layout.names, init, bounds, fixed=fixed,
+    return Model(likelihood, layout.names, init, bounds, fixed=fixed,
                  poi_index=layout.poi_index, expected_fn=likelihood.expected, name=spec.name,
                  spec=spec)
 

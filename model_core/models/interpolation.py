@@ -21,6 +21,9 @@ factors multiply with one matrix product:
 
 Exactly at ``alpha = -1`` code 4 takes the ``lo`` branch and at ``alpha = 1``
 the ``hi`` branch, as pyhf does (the branches agree there anyway).
+
+Every function takes the array namespace ``xp``: :mod:`autograd.numpy` (the
+default, differentiable) or plain :mod:`numpy` (faster on plain arrays).
 """
 
 from __future__ import annotations
@@ -59,39 +62,39 @@ def code4_coefficients(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.linalg.solve(_CONDITIONS, rhs[..., None])[..., 0]
 
 
-def histosys_coefficients(alpha, code: str):
+def histosys_coefficients(alpha, code: str, xp=anp):
     """``(c_up, c_down)`` multiplying ``hi - nom`` and ``nom - lo``; same shape as ``alpha``."""
     if code == "code0":
         positive = alpha > 0
-        return anp.where(positive, alpha, 0.0), anp.where(positive, 0.0, alpha)
+        return xp.where(positive, alpha, 0.0), xp.where(positive, 0.0, alpha)
     if code != "code4p":
         raise ValueError(f"histosys interpolation {code!r} is not one of {HISTOSYS_CODES}")
     above, below = alpha > 1, alpha < -1
-    inner = anp.where(above | below, 0.0, alpha)
+    inner = xp.where(above | below, 0.0, alpha)
     square = inner * inner
     q = square * (15.0 + square * (3.0 * square - 10.0)) / 16.0
     half = 0.5 * inner
-    c_up = anp.where(above, alpha, half + q)
-    c_down = anp.where(below, alpha, half - q)
+    c_up = xp.where(above, alpha, half + q)
+    c_down = xp.where(below, alpha, half - q)
     return c_up, c_down
 
 
-def histosys_derivatives(alpha, code: str):
+def histosys_derivatives(alpha, code: str, xp=anp):
     """``(d c_up / d alpha, d c_down / d alpha)``, traceable (second derivatives by autograd)."""
     if code == "code0":
         positive = alpha > 0
-        return anp.where(positive, 1.0, 0.0), anp.where(positive, 0.0, 1.0)
+        return xp.where(positive, 1.0, 0.0), xp.where(positive, 0.0, 1.0)
     above, below = alpha > 1, alpha < -1
-    inner = anp.where(above | below, 0.0, alpha)
+    inner = xp.where(above | below, 0.0, alpha)
     square = inner * inner
     dq = inner * (30.0 + square * (18.0 * square - 40.0)) / 16.0
-    d_up = anp.where(above, 1.0, anp.where(below, 0.0, 0.5 + dq))
-    d_down = anp.where(below, 1.0, anp.where(above, 0.0, 0.5 - dq))
+    d_up = xp.where(above, 1.0, xp.where(below, 0.0, 0.5 + dq))
+    d_down = xp.where(below, 1.0, xp.where(above, 0.0, 0.5 - dq))
     return d_up, d_down
 
 
 def normsys_log_factors(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str,
-                        coefficients: np.ndarray | None = None):
+                        coefficients: np.ndarray | None = None, xp=anp):
     """Logarithm of the normsys factor for each application (last axis of ``alpha``).
 
     ``coefficients`` (``(n, 6)``, from :func:`code4_coefficients`) are needed for code 4.
@@ -99,28 +102,28 @@ def normsys_log_factors(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str
     becomes ``+inf``, as for any non-positive rate).
     """
     if code == "code1":
-        return anp.where(alpha > 0, alpha * log_hi, -alpha * log_lo)
+        return xp.where(alpha > 0, alpha * log_hi, -alpha * log_lo)
     if code != "code4":
         raise ValueError(f"normsys interpolation {code!r} is not one of {NORMSYS_CODES}")
     up, down = alpha >= 1, alpha <= -1
-    outside = anp.where(up, alpha * log_hi, -alpha * log_lo)
-    inner = anp.where(up | down, 0.0, alpha)
+    outside = xp.where(up, alpha * log_hi, -alpha * log_lo)
+    inner = xp.where(up | down, 0.0, alpha)
     poly = 1.0 + inner * _horner(inner, coefficients)
-    log_poly = anp.log(anp.where(poly > 0, poly, np.nan))
-    return anp.where(up | down, outside, log_poly)
+    log_poly = xp.log(xp.where(poly > 0, poly, np.nan))
+    return xp.where(up | down, outside, log_poly)
 
 
 def normsys_log_derivatives(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str,
-                            coefficients: np.ndarray | None = None):
+                            coefficients: np.ndarray | None = None, xp=anp):
     """``d log(factor) / d alpha`` for :func:`normsys_log_factors`, traceable."""
     if code == "code1":
-        return anp.where(alpha > 0, log_hi, -log_lo)
+        return xp.where(alpha > 0, log_hi, -log_lo)
     up, down = alpha >= 1, alpha <= -1
-    inner = anp.where(up | down, 0.0, alpha)
+    inner = xp.where(up | down, 0.0, alpha)
     poly = 1.0 + inner * _horner(inner, coefficients)
     slope = _horner(inner, coefficients * _POWERS)
-    inside = slope / anp.where(poly > 0, poly, np.nan)
-    return anp.where(up, log_hi, anp.where(down, -log_lo, inside))
+    inside = slope / xp.where(poly > 0, poly, np.nan)
+    return xp.where(up, log_hi, xp.where(down, -log_lo, inside))
 
 
 def _horner(x, coefficients: np.ndarray):

@@ -9,11 +9,15 @@ scatters with ``numpy.add.at`` and would need dense one-hot products otherwise.
 
 from __future__ import annotations
 
+import math
+
+import autograd.numpy as anp
 import numpy as np
 import scipy.sparse
-from autograd.extend import defvjp, primitive
+from autograd.extend import Box, defvjp, primitive
 
-__all__ = ["IndexPlan", "gather", "scatter"]
+__all__ = ["PLAIN", "TRACED", "ArrayOps", "IndexPlan", "gather", "gather_values", "ops_for",
+           "scatter", "scatter_values"]
 
 _FEW_ROWS = 8
 
@@ -44,17 +48,15 @@ class IndexPlan:
         return self.index.size
 
 
-@primitive
-def gather(x, plan: IndexPlan):
-    """``x[..., plan.index]``."""
+def gather_values(x, plan: IndexPlan):
+    """``x[..., plan.index]`` on plain arrays."""
     return x[..., plan.index]
 
 
-@primitive
-def scatter(v, plan: IndexPlan):
+def scatter_values(v, plan: IndexPlan):
     """Sum ``v[..., m]`` into position ``plan.index[m]`` of a new last axis of ``plan.size``."""
     shape = np.shape(v)[:-1]
-    rows = int(np.prod(shape))
+    rows = math.prod(shape)
     if len(plan) and not plan._unique and rows > _FEW_ROWS:
         flat = np.reshape(v, (rows, len(plan)))
         return np.asarray(plan._summing @ flat.T).T.reshape(shape + (plan.size,))
@@ -68,5 +70,29 @@ def scatter(v, plan: IndexPlan):
     return out
 
 
+gather = primitive(gather_values)
+scatter = primitive(scatter_values)
 defvjp(gather, lambda ans, x, plan: lambda g: scatter(g, plan))
 defvjp(scatter, lambda ans, v, plan: lambda g: gather(g, plan))
+
+
+class ArrayOps:
+    """The array functions a computation uses: plain numpy, or autograd's when traced.
+
+    Code written against ``ops.np``, ``ops.gather`` and ``ops.scatter`` runs at
+    numpy speed on plain arrays (autograd's wrappers cost microseconds per
+    call) and stays differentiable when given autograd boxes.
+    """
+
+    def __init__(self, traced: bool) -> None:
+        self.np = anp if traced else np
+        self.gather = gather if traced else gather_values
+        self.scatter = scatter if traced else scatter_values
+
+
+PLAIN, TRACED = ArrayOps(False), ArrayOps(True)
+
+
+def ops_for(x) -> ArrayOps:
+    """:data:`TRACED` when ``x`` is being differentiated by autograd, else :data:`PLAIN`."""
+    return TRACED if isinstance(x, Box) else PLAIN

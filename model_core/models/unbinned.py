@@ -41,11 +41,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import autograd.numpy as anp
 import numpy as np
 
 from ..workspace.layout import Layout
-from .sparse import IndexPlan, gather, scatter
+from .sparse import ArrayOps, IndexPlan
 
 __all__ = ["UnbinnedTerm", "build_unbinned_term"]
 
@@ -76,33 +75,35 @@ class UnbinnedTerm:
     weights: np.ndarray
     channel_sum: np.ndarray
 
-    def _density(self, nu, coefs):
-        density = anp.matmul(nu, self.ratios)
+    def _density(self, nu, coefs, ops: ArrayOps):
+        density = ops.np.matmul(nu, self.ratios)
         if len(self.pair_sample):
-            pairs = gather(nu, self.pair_sample) * gather(coefs, self.pair_coef)
-            density = density + anp.matmul(pairs, self.shifts)
+            pairs = ops.gather(nu, self.pair_sample) * ops.gather(coefs, self.pair_coef)
+            density = density + ops.np.matmul(pairs, self.shifts)
         return density
 
-    def value(self, nu, coefs):
+    def value(self, nu, coefs, ops: ArrayOps):
         """The extended terms for yields ``nu (..., U)`` and histosys coefficients ``(..., 2J)``."""
-        density = self._density(nu, coefs)
+        xp = ops.np
+        density = self._density(nu, coefs, ops)
         positive = density > 0
-        log_density = anp.log(anp.where(positive, density, 1.0))
-        impossible = anp.any(~positive & (self.weights != 0), axis=-1)
-        value = anp.sum(nu, axis=-1) - anp.sum(self.weights * log_density, axis=-1)
-        return anp.where(impossible, np.inf, value)
+        log_density = xp.log(xp.where(positive, density, 1.0))
+        impossible = xp.any(~positive & (self.weights != 0), axis=-1)
+        value = xp.sum(nu, axis=-1) - xp.sum(self.weights * log_density, axis=-1)
+        return xp.where(impossible, np.inf, value)
 
-    def gradient(self, nu, coefs):
+    def gradient(self, nu, coefs, ops: ArrayOps):
         """``(d/d nu, d/d coefs)`` of :meth:`value`; the second is ``None`` without ratio shifts."""
-        density = self._density(nu, coefs)
-        scale = anp.where(density > 0, self.weights / anp.where(density > 0, density, 1.0),
-                          anp.where(self.weights != 0, np.nan, 0.0))
-        d_nu = 1.0 - anp.matmul(scale, self.ratios.T)
+        xp = ops.np
+        density = self._density(nu, coefs, ops)
+        scale = xp.where(density > 0, self.weights / xp.where(density > 0, density, 1.0),
+                         xp.where(self.weights != 0, np.nan, 0.0))
+        d_nu = 1.0 - xp.matmul(scale, self.ratios.T)
         if not len(self.pair_sample):
             return d_nu, None
-        along = anp.matmul(scale, self.shifts.T)
-        d_nu = d_nu - scatter(along * gather(coefs, self.pair_coef), self.pair_sample)
-        d_coefs = -scatter(along * gather(nu, self.pair_sample), self.pair_coef)
+        along = xp.matmul(scale, self.shifts.T)
+        d_nu = d_nu - ops.scatter(along * ops.gather(coefs, self.pair_coef), self.pair_sample)
+        d_coefs = -ops.scatter(along * ops.gather(nu, self.pair_sample), self.pair_coef)
         return d_nu, d_coefs
 
 
