@@ -174,6 +174,11 @@ def _requirements(channels: Sequence[Channel]
                     per_type[mtype].setdefault(name, (at, {}))
                     continue
                 req = _default_requirement(mtype, sample, mod, ch)
+                if mtype == "shapesys" and name in per_type[mtype]:
+                    raise SpecError(at, f"shapesys {name!r} is already used at "
+                                    f"{per_type[mtype][name][0]}; a shapesys belongs to one "
+                                    "sample in one channel", name,
+                                    "give each shapesys its own name")
                 first = per_type[mtype].setdefault(name, (at, req))
                 if mtype == "shapefactor" and first[1]["n"] != req["n"]:
                     raise SpecError(at, f"shapefactor {name!r} is shared by channels with "

@@ -60,6 +60,8 @@ BAD = {
     "bad_unbinned_modifier": ("channels[2].samples[0].modifiers[0].type", [
         "'shapesys'", "use one of histosys, lumi, normfactor, normsys"]),
     "bad_truncated": ("workspace", ["malformed JSON", "line 80", "truncated?"]),
+    "bad_shared_shapesys": ("channels[0].samples[1].modifiers[3]", [
+        "already used at channels[1].samples[0].modifiers[1]", "its own name"]),
 }
 
 
