@@ -1,8 +1,9 @@
 """The example models shipped in ``assets/examples/`` (the seed documents' models).
 
 Besides the counting models, the HistFactory presets ``pyhf_one_bin`` (the
-seed's one-bin model), ``pyhf_two_bin_shapesys`` and ``multi_channel`` are
-``kind: histfactory`` wrappers and load as :class:`~model_core.workspace.WorkspaceSpec`.
+seed's one-bin model), ``pyhf_two_bin_shapesys``, ``multi_channel`` and
+``unbinned_demo`` are ``kind: histfactory`` wrappers and load as
+:class:`~model_core.workspace.WorkspaceSpec`.
 """
 
 from __future__ import annotations
