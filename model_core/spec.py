@@ -188,7 +188,8 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
         raise SpecError("spec", "a model spec must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
     if is_workspace(source):
-        return load_workspace(source, base_dir=base_dir, name=name)
+        # the file name names a workspace only when the JSON does not
+        return load_workspace(source, base_dir=base_dir, name=None if source.get("name") else name)
     return _validate(source)
 
 

@@ -174,11 +174,12 @@ def load_workspace(
     if isinstance(source, WorkspaceSpec):
         base_dir = source.base_dir if base_dir is None else base_dir
         source = source.to_dict()
+    file_name = None
     if isinstance(source, (str, Path)):
         if not (isinstance(source, str) and source.lstrip().startswith("{")):
             path = Path(source)
             base_dir = path.resolve().parent if base_dir is None else base_dir
-            name = path.stem if name is None else name
+            file_name = path.stem
         source = read_json(source, "workspace")
     if not isinstance(source, Mapping):
         raise SpecError("workspace", "a workspace must be a JSON object", type(source).__name__,
@@ -199,7 +200,8 @@ def load_workspace(
                           else measurement, prefix)
     spec = WorkspaceSpec(
         workspace=workspace, measurement=chosen,
-        name=name or wrapper.get("name") or chosen, description=wrapper.get("description", ""),
+        name=name or wrapper.get("name") or file_name or chosen,
+        description=wrapper.get("description", ""),
         base_dir=base, arrays=arrays,
         modifier_settings=validate_modifier_settings(
             wrapper.get("modifier_settings") if modifier_settings is None else modifier_settings),
