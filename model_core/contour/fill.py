@@ -1,0 +1,63 @@
+"""Filling the last small holes: one-step RATTLE moves from kept points into uncovered surface.
+
+Chains cover a surface like a coupon collector: the last small holes take
+most of the steps.  This stage fills them directly.  From every kept point a
+few constrained steps (:func:`.rattle.step`, projection onto ``NLL = T``
+included) of length ``1.5 * spacing`` are tried in random tangent directions,
+all in one batch; the landing points farther than ``spacing`` from every kept
+point are kept, and become the sources of the next round, so the covered part
+grows like a front until no proposal lands in uncovered surface.  Every kept
+point therefore has the same guarantee as a chain point: ``|NLL - T| <= tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from . import rattle
+from .spacing import SpacedPoints
+from .surface import ContourSurface
+
+__all__ = ["fill_rounds"]
+
+_DIRECTIONS = 6
+_REACH = 1.5
+
+
+def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarray,
+                profiled: np.ndarray, rng: np.random.Generator, *, tol: float, max_iter: int,
+                max_rounds: int, budget: Callable[[], int]
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Rounds of hole filling; yields ``(points, profiled, residual, n_evaluations)`` per round.
+
+    ``sources (N, k)`` are the kept points on the surface to start from;
+    ``budget()`` gives how many more points may be kept.
+    """
+    scale = spaced.scale
+    reach = _REACH * spaced.spacing
+    k = surface.k
+    value, grad, prof = surface.value_and_grad(sources, profiled)
+    n_eval = len(sources)
+    for _ in range(max_rounds):
+        n = len(sources)
+        if n == 0 or budget() <= 0:
+            return
+        rows = np.repeat(np.arange(n), _DIRECTIONS)
+        normal = grad[rows] * scale
+        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-300)
+        draws = rng.standard_normal((len(rows), k))
+        tangent = draws - np.einsum("bk,bk->b", draws, normal)[:, None] * normal
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
+        state = rattle.RattleState(sources[rows], tangent, value[rows], grad[rows], prof[rows],
+                                   np.full(len(rows), reach), np.zeros(len(rows)))
+        moved, info = rattle.step(state, surface, scale=scale, max_step=reach, tol=tol,
+                                  max_iter=max_iter)
+        n_eval += info.n_evaluations
+        idx = np.flatnonzero(info.accepted)
+        keep = idx[spaced.offer(moved.position[idx])][:max(budget(), 0)]
+        sources, value = moved.position[keep], moved.value[keep]
+        grad, prof = moved.grad[keep], moved.profiled[keep]
+        yield sources, prof, info.residual[keep], n_eval
+        n_eval = 0
