@@ -222,6 +222,7 @@ class _Run:
             settings={**self.s, "fixed": {self.surface.model.parameter_names[i]: v
                                           for i, v in self.surface.fixed.items()},
                       "profiled": list(self.surface.profiled_names),
+                      "all_parameters": list(self.surface.model.parameter_names),
                       "bounds": {n: tuple(float(v) for v in b) for n, b in
                                  zip(self.surface.axis_names, self.surface.bounds, strict=True)}},
             scale=None if self.scale is None else self.scale.copy())

@@ -56,13 +56,20 @@ class RayResult:
     n_evaluations: int
 
 
-def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Largest ``r >= 0`` with ``origin + r * d`` inside ``bounds (k, 2)``, per ray (may be inf)."""
+def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest ``r >= 0`` with ``origin + r * d`` inside ``bounds (k, 2)``, per ray (may be inf).
+
+    Also returns, per ray, the axis whose bound stops it and that bound's value.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         to_high = np.where(directions > 0, (bounds[:, 1] - origins) / directions, np.inf)
         to_low = np.where(directions < 0, (bounds[:, 0] - origins) / directions, np.inf)
-    limit = np.minimum(to_high, to_low).min(axis=1)
-    return np.maximum(np.nan_to_num(limit, nan=np.inf), 0.0)
+    per_axis = np.nan_to_num(np.minimum(to_high, to_low), nan=np.inf)
+    axis = np.argmin(per_axis, axis=1)
+    rows = np.arange(len(origins))
+    value = np.where(to_high[rows, axis] <= to_low[rows, axis], bounds[axis, 1], bounds[axis, 0])
+    return np.maximum(per_axis[rows, axis], 0.0), axis, value
 
 
 def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndarray, *,
@@ -88,11 +95,14 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
     n, k = origins.shape
     T = surface.threshold
     warm = surface.default_profiled(n) if profiled is None else np.asarray(profiled, dtype=float)
-    limit = ray_limits(origins, directions, surface.bounds)
+    limit, bound_axis, bound_value = ray_limits(origins, directions, surface.bounds)
     radii = np.minimum(r_init * 2.0 ** _PROBE_EXPONENTS[None, :], limit[:, None])
     n_probe = radii.shape[1]
     probes = origins[:, None, :] + radii[..., None] * directions[:, None, :]
     probes = np.clip(probes, surface.bounds[:, 0], surface.bounds[:, 1])
+    # probes at the bound radius sit exactly on the bound
+    at_limit = np.nonzero(radii >= limit[:, None])
+    probes[at_limit[0], at_limit[1], bound_axis[at_limit[0]]] = bound_value[at_limit[0]]
     f_probe, p_probe = surface.value(probes.reshape(-1, k), np.repeat(warm, n_probe, axis=0))
     n_eval = n * n_probe
     f_probe = f_probe.reshape(n, n_probe) - T
@@ -109,8 +119,7 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
     reached_bound = ~crossed & np.isfinite(limit) & (radii[:, last] >= limit)
     unbounded = ~crossed & ~reached_bound
 
-    points = np.clip(origins + radii[:, last:] * directions, surface.bounds[:, 0],
-                     surface.bounds[:, 1])
+    points = probes[:, last].copy()
     residual = f_probe[:, last].copy()
     prof = p_probe[:, last].copy()
     radius = radii[:, last].copy()
