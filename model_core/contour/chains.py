@@ -72,7 +72,7 @@ class ChainRunner:
         self.on_surface = np.concatenate([self.on_surface, np.ones(len(Y), bool)])
 
     def _take_pool(self, n: int, occupied: np.ndarray, min_distance: float) -> np.ndarray:
-        """Remove and return indices of up to ``n`` pool points far from kept points and ``occupied``."""
+        """Indices of up to ``n`` pool points far from the kept points and ``occupied``."""
         if n <= 0 or len(self.pool_y) == 0:
             return np.zeros(0, int)
         spaced = self.run.spaced
@@ -159,17 +159,15 @@ class ChainRunner:
             run.n_eval += sum(seg.n_evaluations for seg in segments)
             accepted = np.concatenate([seg.accepted for seg in segments], axis=1)
             step_idx, chain_idx = np.nonzero(accepted)
-
-            def gather(field: str, idx=(step_idx, chain_idx)) -> np.ndarray:
-                return np.concatenate([getattr(seg, field) for seg in segments], axis=1)[idx]
-
-            cand = gather("positions")
+            cand, prof, res = (np.concatenate([getattr(seg, f) for seg in segments],
+                                              axis=1)[step_idx, chain_idx]
+                               for f in ("positions", "profiled", "residual"))
             keep = run.spaced.offer(cand)
             done += m
-            Yk, Pk = cand[keep], gather("profiled")[keep]
+            Yk, Pk = cand[keep], prof[keep]
             self._keep(Yk, Pk)
-            yield run._batch("rattle", Yk, Pk, False, np.zeros(len(Yk), bool),
-                             gather("residual")[keep], done, s["n_steps"])
+            yield run._batch("rattle", Yk, Pk, False, np.zeros(len(Yk), bool), res[keep], done,
+                             s["n_steps"])
             if not run._budget_left():
                 return
             found = np.bincount(chain_idx[keep], minlength=n)

@@ -65,7 +65,7 @@ def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         to_high = np.where(directions > 0, (bounds[:, 1] - origins) / directions, np.inf)
         to_low = np.where(directions < 0, (bounds[:, 0] - origins) / directions, np.inf)
-    per_axis = np.nan_to_num(np.minimum(to_high, to_low), nan=np.inf)
+    per_axis = np.nan_to_num(np.minimum(to_high, to_low), nan=np.inf, posinf=np.inf)
     axis = np.argmin(per_axis, axis=1)
     rows = np.arange(len(origins))
     value = np.where(to_high[rows, axis] <= to_low[rows, axis], bounds[axis, 1], bounds[axis, 0])

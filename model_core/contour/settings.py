@@ -34,7 +34,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _INTEGER = ("n_radial", "n_chains", "n_steps", "n_gap_candidates", "batch_size", "n_starts",
-            "max_points", "sync_every", "refresh_every", "n_anchors", "max_walk", "max_iter", "max_fill_rounds")
+            "max_points", "sync_every", "refresh_every", "n_anchors", "max_walk", "max_iter",
+            "max_fill_rounds")
 _POSITIVE = ("step_size", "tol", "spacing")
 _MINIMUM = {"n_radial": 1, "n_chains": 0, "n_steps": 0, "n_gap_candidates": 0, "batch_size": 1,
             "n_starts": 1, "max_points": 1, "sync_every": 1, "refresh_every": 1, "n_anchors": 1,
@@ -42,7 +43,7 @@ _MINIMUM = {"n_radial": 1, "n_chains": 0, "n_steps": 0, "n_gap_candidates": 0, "
 
 
 def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults updated with ``settings``; raises ``ValueError`` naming a bad setting and the fix."""
+    """Defaults updated with ``settings``; a bad setting raises ``ValueError`` naming it."""
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown contour setting {unknown[0]!r}; known settings: "

@@ -133,7 +133,8 @@ def walk_valley(surface: ContourSurface, start: np.ndarray, start_profiled: np.n
             yc = np.clip(yc + step, lo, hi)
         outside = ~(fc < surface.threshold)
         progress = np.einsum("bk,bk->b", yc - y[go], v[go]) / s[go]
-        back = ~outside & ((progress < 0.25) | ~settled)
+        # a predictor clipped by a bound ends the walk there, whatever the corrector did
+        back = ~outside & ((progress < 0.25) | ~settled) & ~hit
         alive[go[outside]] = False
         s[go[back]] *= 0.5
         alive[go[back & (s[go] < s_min[go])]] = False

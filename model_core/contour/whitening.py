@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["FLAT_RTOL", "Whitener", "build_whitener"]
 
-#: Eigenvalues of the unit-diagonal Hessian at or below this are flat (as in :func:`model_core.fit`).
+#: Eigenvalues of the unit-diagonal Hessian at or below this are flat (as in ``model_core.fit``).
 FLAT_RTOL = 1e-8
 
 
