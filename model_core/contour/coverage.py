@@ -149,7 +149,9 @@ def reference_surface(model: Model, parameters: Sequence[str], threshold: float,
         raise ValueError(f"NLL = {threshold} does not cross the box {box.tolist()}: check the "
                          "threshold and the bounds")
     vertices, _, _, ok, _ = project_to_level(surface, vertices, tol=tol)
-    lo, hi = vertices[ok].min(axis=0), vertices[ok].max(axis=0)
+    # Newton steps may end a hair outside a bound the surface meets
+    lo = np.maximum(vertices[ok].min(axis=0), limits[:, 0])
+    hi = np.minimum(vertices[ok].max(axis=0), limits[:, 1])
     extent = np.where(hi - lo > 0, hi - lo, 1.0)
     samples = _sample(vertices, faces, extent, n_samples, generator)
     samples, _, _, ok_s, _ = project_to_level(surface, samples, tol=tol)

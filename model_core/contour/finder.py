@@ -18,7 +18,15 @@ Stages (DESIGN.md section 6), each yielding :class:`~.results.ContourBatch` obje
 ``rattle``
     Constrained chains on ``NLL = T`` (:mod:`.rattle`), synchronised every
     ``sync_every`` steps to record new points, restart idle chains in gaps and
-    stop once almost no step finds uncovered surface.
+    stop once few steps find uncovered surface (:mod:`.chains`).
+``gaps`` (again)
+    The last small holes are filled by one-step RATTLE moves from every kept
+    point, round after round, until no move lands in uncovered surface
+    (:mod:`.fill`).
+
+Every point is offered to an evenly spaced set (:mod:`.spacing`) in a fixed
+order, so the result depends only on ``rng``, never on ``batch_size`` or the
+executor.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ scaled metric ``u = y / scale`` every chain moves with unit speed,
 
     u' = u + h p + lambda n,        C(u') = NLL(u') - T = 0,
 
-with ``n`` the unit normal at the start (SHAKE).  ``lambda`` is found by a
-secant iteration on NLL values only; the step is **rejected** (and the chain's
+with ``n`` the unit normal at the start (SHAKE).  ``lambda`` is found from
+NLL values only (inverse quadratic interpolation once three values are known,
+a secant or Newton step before); the step is **rejected** (and the chain's
 step size halved) when the projection does not converge to ``|C| <= tol``
 within ``max_iter`` iterations or needs a correction larger than the step.
 After an accepted step, one batched ``value_and_grad`` gives the new normal,
@@ -36,7 +37,7 @@ __all__ = ["RattleInfo", "RattleState", "init", "refresh", "step"]
 
 _GROW, _SHRINK = 1.25, 0.5
 #: Projections iterate until ``|C| <= _AIM * tol`` (a point counts once ``|C| <= tol``).
-_AIM = 1e-2
+_AIM = 0.1
 
 
 class RattleState(NamedTuple):
@@ -91,6 +92,23 @@ def _unit_normal(grad: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
 
 
+def _next_lambda(lam: np.ndarray, lam_1: np.ndarray, lam_2: np.ndarray, c: np.ndarray,
+                 c_1: np.ndarray, c_2: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """Next projection multiplier: inverse quadratic interpolation, else secant, else Newton.
+
+    ``lam, lam_1, lam_2`` are the last three multipliers (nan when missing), ``c...``
+    the constraint values there, ``slope`` the derivative estimate at the start.
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        iqi = (lam * c_1 * c_2 / ((c - c_1) * (c - c_2))
+               + lam_1 * c * c_2 / ((c_1 - c) * (c_1 - c_2))
+               + lam_2 * c * c_1 / ((c_2 - c) * (c_2 - c_1)))
+        secant = lam - c * (lam - lam_1) / (c - c_1)
+    newton = lam - c / slope
+    out = np.where(np.isfinite(secant), secant, newton)
+    return np.where(np.isfinite(iqi), iqi, out)
+
+
 def refresh(rngs: Sequence[np.random.Generator], state: RattleState, scale: np.ndarray,
             rows: np.ndarray | None = None) -> RattleState:
     """Draw fresh tangent momenta for ``rows`` (all by default), each from its chain's generator."""
@@ -116,7 +134,7 @@ def init(rngs: Sequence[np.random.Generator], surface: ContourSurface, position:
 
 
 def step(state: RattleState, surface: ContourSurface, *, scale: np.ndarray, max_step: float,
-         tol: float = 1e-9, max_iter: int = 8) -> tuple[RattleState, RattleInfo]:
+         tol: float = 1e-9, max_iter: int = 6) -> tuple[RattleState, RattleInfo]:
     """Advance every chain by one constrained step (see the module docstring)."""
     T = surface.threshold
     n, k = state.position.shape
@@ -125,9 +143,11 @@ def step(state: RattleState, surface: ContourSurface, *, scale: np.ndarray, max_
     move = h[:, None] * state.momentum
     slope = np.linalg.norm(state.grad * scale, axis=1)
     lam = state.bend * h * h
-    lam_prev = np.zeros(n)
+    lam_prev = np.full(n, np.nan)
+    lam_old = np.full(n, np.nan)
     c = np.full(n, np.nan)
     c_prev = np.full(n, np.nan)
+    c_old = np.full(n, np.nan)
     prof = state.profiled.copy()
     n_iter = np.zeros(n, int)
     converged = np.zeros(n, bool)
@@ -141,7 +161,7 @@ def step(state: RattleState, surface: ContourSurface, *, scale: np.ndarray, max_
         f = value - T
         finite = np.isfinite(f)
         prof[active[finite]] = p_new[finite]
-        c_prev[active], c[active] = c[active], f
+        c_old[active], c_prev[active], c[active] = c_prev[active], c[active], f
         n_iter[active] = it + 1
         within = np.abs(f) <= tol
         converged[active[within]] = True
@@ -150,13 +170,9 @@ def step(state: RattleState, surface: ContourSurface, *, scale: np.ndarray, max_
         active = active[go]
         if active.size == 0:
             break
-        la, lp, ca, cp = lam[active], lam_prev[active], c[active], c_prev[active]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            secant = la - ca * (la - lp) / (ca - cp)
-        lam_prev[active] = la
-        lam[active] = secant if it > 0 else la - ca / slope[active]
-        bad = ~np.isfinite(lam[active])
-        lam[active[bad]] = (la - ca / slope[active])[bad]
+        nxt = _next_lambda(lam[active], lam_prev[active], lam_old[active], c[active],
+                           c_prev[active], c_old[active], slope[active])
+        lam_old[active], lam_prev[active], lam[active] = lam_prev[active], lam[active], nxt
     lam = lam_ok
     y_new = state.position + scale * (move + lam[:, None] * normal)
     lo, hi = surface.bounds[:, 0], surface.bounds[:, 1]

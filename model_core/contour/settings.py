@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "spacing": 0.008,          # least distance between points, in the scaled metric
     "sync_every": 20,          # chain steps between recording, restarts and batches
     "refresh_every": 10,       # chain steps between momentum refreshes
-    "saturation": 0.1,         # end the chains when fewer steps than this give new points
+    "saturation": 0.2,         # end the chains when fewer steps than this give new points
     "n_anchors": 48,           # most starting points of rays (minima and valley points)
     "max_walk": 200,           # most steps of a valley walk in each direction
     "max_iter": 8,             # projection iterations per chain step
@@ -63,7 +63,7 @@ def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         out[name] = float(value)
     if not 0.0 <= float(out["saturation"]) < 1.0:
         raise ValueError(f"setting saturation={out['saturation']!r} must lie in [0, 1), "
-                         "e.g. 0.005")
+                         "e.g. 0.2")
     out["saturation"] = float(out["saturation"])
     return out
 
