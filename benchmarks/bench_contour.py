@@ -1,6 +1,7 @@
 """Benchmark of the contour finder on the seed model (issue 5), optionally side by side with spey.
 
-    python benchmarks/bench_contour.py [--repeats 5] [--with-spey] [--spey-jobs 1]
+    python benchmarks/bench_contour.py [--repeats 5] [--with-spey [--spey-jobs N]
+                                        [--spey-seed-settings]]
 
 (a) The seed configuration of ``004_067d72fcc8ae84de.txt`` on the three-shape model
     (``mu`` fixed at 1, ``c0`` in [-50, 1]): ``n_radial=2000``, 100 chains x 4000
@@ -9,9 +10,15 @@
     memory (tracemalloc in a separate run, and the process's peak RSS) and the
     coverage of the true surface.
 
-(b) ``--with-spey``: spey 0.2.7's ``find_contour`` with the seed document's settings
-    (its own defaults otherwise, single process unless ``--spey-jobs``) on the same
-    model, with the symmetric covariance.  spey 0.2.7 computes the threshold as
+(b) ``--with-spey``: spey 0.2.7's ``find_contour`` at its own default settings
+    (``n_radial=300``, 10 chains x 500 steps, step 0.05, 3000 gap candidates, 20
+    multi-start fits, two coverage passes, ``n_jobs = cpu_count() - 1``; with
+    ``random_seed=42`` and the c0 bounds) on the same model, with the symmetric
+    covariance.  spey searches around every distinct minimum it finds, and the
+    flat valley gives it many, hence its long run.  ``--spey-seed-settings`` uses the
+    seed document's settings instead (2000 rays, 100 chains x 4000 steps: hours).
+
+    spey 0.2.7 computes the threshold as
     ``nll_min + chi2.ppf(CL, k)`` (``contour.py``, right after the basin search:
     ``delta = float(chi2_dist.ppf(confidence_level, df=k)); threshold = nll_min + delta``),
     twice the intended Delta chi-square.  The benchmark corrects it to the seed
@@ -90,7 +97,7 @@ def spey_threshold_corrected():
         spey_contour.chi2_dist = original
 
 
-def run_spey(jobs: int) -> tuple[np.ndarray, float, float]:
+def run_spey(jobs: int | None, seed_settings: bool) -> tuple[np.ndarray, float, float]:
     import warnings
 
     import spey
@@ -104,12 +111,15 @@ def run_spey(jobs: int) -> tuple[np.ndarray, float, float]:
             signal_yields=signal, background_yields=np.array([50.0, 48.0]),
             data=np.array([36, 33]), covariance_matrix=np.array([[144.0, 13.0], [13.0, 256.0]]),
             n_signal_parameters=3, analysis="bench")
+        settings = dict(n_radial=2000, n_hmc_chains=100, n_hmc_steps=4000, hmc_step_size=0.05,
+                        n_gap_candidates=3000) if seed_settings else {}
+        if jobs is not None:
+            settings["n_jobs"] = jobs
         with spey_threshold_corrected() as spey_contour:
             t0 = time.perf_counter()
             result = spey_contour.find_contour(
-                stat_model, confidence_level=0.95, n_radial=2000, n_hmc_chains=100,
-                n_hmc_steps=4000, hmc_step_size=0.05, n_gap_candidates=3000, random_seed=42,
-                bounds=[(-50, 1), (None, None), (None, None)], n_jobs=jobs)
+                stat_model, confidence_level=0.95, random_seed=42,
+                bounds=[(-50, 1), (None, None), (None, None)], **settings)
             elapsed = time.perf_counter() - t0
     return np.asarray(result.contour_points), elapsed, float(result.threshold)
 
@@ -134,7 +144,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median quoted)")
     parser.add_argument("--with-spey", action="store_true", help="also run spey (minutes)")
-    parser.add_argument("--spey-jobs", type=int, default=1, help="spey's n_jobs")
+    parser.add_argument("--spey-jobs", type=int, default=None,
+                        help="spey's n_jobs (default: its own, cpu_count() - 1)")
+    parser.add_argument("--spey-seed-settings", action="store_true",
+                        help="run spey with the seed document's settings instead of its defaults")
     args = parser.parse_args()
 
     model = mc.build_model(load_example("three_shapes"))
@@ -167,8 +180,9 @@ def main() -> int:
                    result.on_bound))
 
     if args.with_spey:
-        points, elapsed, threshold = run_spey(args.spey_jobs)
-        print(f"spey 0.2.7 (seed settings, n_jobs={args.spey_jobs}, threshold corrected): "
+        points, elapsed, threshold = run_spey(args.spey_jobs, args.spey_seed_settings)
+        which = "seed settings" if args.spey_seed_settings else "its defaults"
+        print(f"spey 0.2.7 ({which}, n_jobs={args.spey_jobs or 'default'}, threshold corrected): "
               f"{elapsed:.1f} s, {len(points)} points, its T - ours "
               f"{threshold - result.threshold:+.2e}")
         print(describe("spey", model, points, ref, result.threshold))

@@ -130,7 +130,8 @@ class ChainRunner:
         rounds = fill_rounds(run.surface, run.spaced, self.kept_y[self.on_surface],
                              self.kept_p[self.on_surface], run.rng_fill, tol=s["tol"],
                              max_iter=s["max_iter"], max_rounds=s["max_fill_rounds"],
-                             budget=lambda: s["max_points"] - run.n_points)
+                             budget=lambda: s["max_points"] - run.n_points,
+                             executor=run.executor, batch_size=s["batch_size"])
         for n_round, (Y, P, R, n_eval) in enumerate(rounds, start=1):
             run.n_eval += n_eval
             yield run._batch("gaps", Y, P, False, np.zeros(len(Y), bool), R, n_round,

@@ -33,6 +33,8 @@ from .surface import ContourSurface
 __all__ = ["ContourCoverage", "ReferenceSurface", "contour_coverage", "reference_surface"]
 
 _RESOLUTION = {1: 4001, 2: 401, 3: 97}
+#: Coarser default grids when every grid point needs an inner fit (profiled parameters).
+_RESOLUTION_PROFILED = {1: 1001, 2: 121, 3: 41}
 _CHUNK = 65536
 
 
@@ -124,7 +126,9 @@ def reference_surface(model: Model, parameters: Sequence[str], threshold: float,
 
     ``box (k, 2)`` is the starting grid box (it grows while the surface touches
     a side that is not a parameter bound); by default the parameter bounds,
-    where finite, else ``+-10`` around the best fit.
+    where finite, else ``[-10, 10]``.  ``resolution`` is the number of grid
+    points per axis (default 97, 401, 4001 for k = 3, 2, 1; 41, 121, 1001 when
+    parameters are profiled, since every grid point then needs an inner fit).
     """
     axes, fixed_idx = resolve_axes(model, parameters, fixed)
     k = len(axes)
@@ -136,7 +140,7 @@ def reference_surface(model: Model, parameters: Sequence[str], threshold: float,
     if box is None:
         box = np.where(np.isfinite(limits), limits, np.array([-10.0, 10.0]))
     box = np.clip(np.array(box, dtype=float), limits[:, 0:1], limits[:, 1:2])
-    n = resolution or _RESOLUTION[k]
+    n = resolution or (_RESOLUTION_PROFILED if surface.m else _RESOLUTION)[k]
     generator = as_generator(rng)
     for _ in range(6):
         vertices, faces, grow = _mesh(surface, box, n)

@@ -22,7 +22,8 @@ from . import rattle
 from .radial import RayResult, solve_rays
 from .surface import ContourSurface
 
-__all__ = ["ChainSegment", "advance_chains", "as_executor", "map_ordered", "ray_unit"]
+__all__ = ["ChainSegment", "advance_chains", "as_executor", "map_ordered", "ray_unit",
+           "step_unit"]
 
 
 def as_executor(executor: Any) -> Executor | None:
@@ -58,6 +59,14 @@ def ray_unit(surface: ContourSurface, origins: np.ndarray, directions: np.ndarra
              profiled: np.ndarray, r_init: float, tol: float) -> RayResult:
     """Solve one chunk of rays (see :func:`~.radial.solve_rays`)."""
     return solve_rays(surface, origins, directions, profiled=profiled, r_init=r_init, tol=tol)
+
+
+def step_unit(surface: ContourSurface, state: rattle.RattleState, scale: np.ndarray,
+              max_step: float, tol: float, max_iter: int
+              ) -> tuple[rattle.RattleState, rattle.RattleInfo]:
+    """One RATTLE step of a chunk of independent moves (see :mod:`.fill`)."""
+    return rattle.step(state, surface, scale=scale, max_step=max_step, tol=tol,
+                       max_iter=max_iter)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -13,10 +13,12 @@ point therefore has the same guarantee as a chain point: ``|NLL - T| <= tol``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 
 import numpy as np
 
 from . import rattle
+from .dispatch import map_ordered, step_unit
 from .spacing import SpacedPoints
 from .surface import ContourSurface
 
@@ -28,12 +30,15 @@ _REACH = 1.5
 
 def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarray,
                 profiled: np.ndarray, rng: np.random.Generator, *, tol: float, max_iter: int,
-                max_rounds: int, budget: Callable[[], int]
+                max_rounds: int, budget: Callable[[], int], executor: Executor | None = None,
+                batch_size: int = 4096
                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Rounds of hole filling; yields ``(points, profiled, residual, n_evaluations)`` per round.
 
     ``sources (N, k)`` are the kept points on the surface to start from;
-    ``budget()`` gives how many more points may be kept.
+    ``budget()`` gives how many more points may be kept.  The moves of a round
+    run in chunks of ``batch_size`` on ``executor`` (directions are drawn
+    before dispatch, so the outcome does not depend on either).
     """
     scale = spaced.scale
     reach = _REACH * spaced.spacing
@@ -52,12 +57,17 @@ def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarr
         tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
         state = rattle.RattleState(sources[rows], tangent, value[rows], grad[rows], prof[rows],
                                    np.full(len(rows), reach), np.zeros(len(rows)))
-        moved, info = rattle.step(state, surface, scale=scale, max_step=reach, tol=tol,
-                                  max_iter=max_iter)
-        n_eval += info.n_evaluations
-        idx = np.flatnonzero(info.accepted)
+        calls = [((surface, rattle.RattleState(*(f[i:i + batch_size] for f in state)), scale,
+                   reach, tol, max_iter), {}) for i in range(0, len(rows), batch_size)]
+        parts = list(map_ordered(executor, step_unit, calls))
+        moved = rattle.RattleState(*(np.concatenate(f) for f in zip(*(p[0] for p in parts),
+                                                                    strict=True)))
+        accepted = np.concatenate([p[1].accepted for p in parts])
+        residual = np.concatenate([p[1].residual for p in parts])
+        n_eval += sum(p[1].n_evaluations for p in parts)
+        idx = np.flatnonzero(accepted)
         keep = idx[spaced.offer(moved.position[idx])][:max(budget(), 0)]
         sources, value = moved.position[keep], moved.value[keep]
         grad, prof = moved.grad[keep], moved.profiled[keep]
-        yield sources, prof, info.residual[keep], n_eval
+        yield sources, prof, residual[keep], n_eval
         n_eval = 0

@@ -89,6 +89,8 @@ class _Run:
                on_bound: np.ndarray, residual: np.ndarray, n_done: int, n_total: int,
                message: str = "") -> ContourBatch:
         self.stage = stage
+        room = max(self.s["max_points"] - self.n_points, 0)
+        Y, P, on_bound, residual = Y[:room], P[:room], on_bound[:room], residual[:room]
         full = self.surface.full(Y, P) if len(Y) else np.zeros((0, self.surface.model.npar))
         part = (Y, np.full(len(Y), from_radial), np.asarray(on_bound, bool), residual, full)
         self._parts.append(part)
@@ -201,11 +203,13 @@ class _Run:
         n_total, n_done = len(ok), 0
         for r in results:
             n_done += len(r.ok)
-            Y, keep = r.points[r.ok], np.zeros(0, bool)
+            Y = r.points[r.ok]
             keep = self.spaced.offer(Y)
             yield self._batch("radial", Y[keep], r.profiled[r.ok][keep], True,
                               r.on_bound[r.ok][keep], r.residual[r.ok][keep], n_done, n_total,
                               self.warnings[-1] if unbounded and n_done == n_total else "")
+            if not self._budget_left():
+                return
 
     # -- result ------------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -220,3 +220,9 @@ def test_defaults_are_documented():
     assert {"n_radial", "n_chains", "n_steps", "step_size", "n_gap_candidates",
             "tol"} <= set(DEFAULTS)
     assert DEFAULTS["tol"] == 1e-9
+
+
+def test_max_points_ends_the_run(three_shapes):
+    result = mc.find_contour(three_shapes, rng=0, max_points=150, **SMALL)
+    assert result.status == "budget_exhausted" and "max_points=150" in result.message
+    assert len(result.contour_points) == 150
