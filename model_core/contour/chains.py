@@ -134,8 +134,7 @@ class ChainRunner:
                              executor=run.executor, batch_size=s["batch_size"])
         for n_round, (Y, P, R, n_eval) in enumerate(rounds, start=1):
             run.n_eval += n_eval
-            yield run._batch("gaps", Y, P, False, np.zeros(len(Y), bool), R, n_round,
-                             s["max_fill_rounds"])
+            yield run._batch("gaps", Y, P, False, np.zeros(len(Y), bool), R, n_round, 0)
             if not run._budget_left():
                 return
         run.end_message += f"; {run.n_points - n_before} points filled holes"

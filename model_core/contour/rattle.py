@@ -134,7 +134,7 @@ def init(rngs: Sequence[np.random.Generator], surface: ContourSurface, position:
 
 
 def step(state: RattleState, surface: ContourSurface, *, scale: np.ndarray, max_step: float,
-         tol: float = 1e-9, max_iter: int = 6) -> tuple[RattleState, RattleInfo]:
+         tol: float = 1e-9, max_iter: int = 8) -> tuple[RattleState, RattleInfo]:
     """Advance every chain by one constrained step (see the module docstring)."""
     T = surface.threshold
     n, k = state.position.shape

@@ -15,11 +15,11 @@ __all__ = ["DEFAULTS", "check_settings", "merged_bounds", "resolve_axes"]
 #: Default settings, with what each one controls.
 DEFAULTS: dict[str, Any] = {
     "n_radial": 2000,          # rays of the radial search (spread over the anchors)
-    "n_chains": 100,           # RATTLE chains
+    "n_chains": 100,           # RATTLE chains (0: radial search only, no chains, no filling)
     "n_steps": 4000,           # most steps per chain (fewer when coverage saturates)
     "step_size": 0.05,         # largest chain step, in the scaled metric (fraction of the extent)
     "n_gap_candidates": 3000,  # rays of the gap search
-    "tol": 1e-9,               # |NLL - T| required at every point
+    "tol": 1e-9,               # |NLL - T| required at every point not on a bound
     "batch_size": 4096,        # rays or chains per batched call / work unit
     "n_starts": 16,            # starts of the maximum-likelihood fit
     "max_points": 20000,       # stop (status "budget_exhausted") after this many points
