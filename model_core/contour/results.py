@@ -104,8 +104,8 @@ class ContourResult:
     seed_entropy : int | None
         Root ``SeedSequence`` entropy, to reproduce the run.
     settings : dict
-        The settings used, plus ``fixed`` and ``bounds`` (by name) and the
-        ``profiled`` parameters.
+        The settings used, plus ``fixed`` and ``bounds`` (by name), the
+        ``profiled`` parameters and ``all_parameters`` (the columns of ``full_points``).
     scale : ndarray (k,) or None
         Per-axis lengths of the metric in which points are evenly spaced (the
         extent of the region found by the radial search).
