@@ -10,6 +10,18 @@
 18.470587
 """
 
+from .contour import (
+    ContourBatch,
+    ContourCoverage,
+    ContourResult,
+    ReferenceSurface,
+    contour_coverage,
+    find_contour,
+    iter_contour,
+    load_contour,
+    reference_surface,
+    save_contour,
+)
 from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWarning, SpecError
 from .fit import fit
 from .grid import nll_grid
@@ -23,6 +35,8 @@ from .stats import cl_to_sigma, delta_chi2, nll_threshold, sigma_to_cl
 from .workspace import WorkspaceSpec, load_workspace, to_workspace
 
 __all__ = [
+    "ContourBatch", "ContourCoverage", "ContourResult", "ReferenceSurface", "contour_coverage",
+    "find_contour", "iter_contour", "load_contour", "reference_surface", "save_contour",
     "ExpressionError", "FitFailed", "FitResult", "GridResult", "Model", "ModelCoreError",
     "ModelCoreWarning", "ModelSpec", "ProfileResult", "SpecError", "build_model",
     "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",

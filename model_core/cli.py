@@ -1,4 +1,4 @@
-"""Command line: ``python -m model_core {validate,fit,profile} SPEC ...``.
+"""Command line: ``python -m model_core {validate,fit,profile,contour} SPEC ...``.
 
 ``SPEC`` is a JSON file or the name of a shipped example (``three_shapes``,
 ``two_bin_uncorrelated``, ...).  Every command prints a readable table, or
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contour.command import configure as _configure_contour
+from .contour.command import run as _run_contour
 from .examples import example_names, load_example
 from .exceptions import ModelCoreError
 from .fit import fit
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _COMMANDS.update(validate=_run_validate, fit=_run_fit, profile=_run_profile)
+register_command("contour", _configure_contour, _run_contour,
+                 help="points on the confidence contour NLL = NLL_min + chi2.ppf(CL, k) / 2")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,10 @@ class ContourBatch:
         ``NLL_min`` and ``T``.
     message : str
         Anything the user should know now (e.g. a flat direction was found).
+    full_points : ndarray (n, npar) or None
+        Full parameter vectors of the new points (fixed and profiled parameters included).
+    warnings : tuple of str
+        Warnings raised so far in the run.
     """
 
     stage: str
@@ -57,6 +61,8 @@ class ContourBatch:
     nll_min: float
     threshold: float
     message: str = ""
+    full_points: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -85,7 +91,8 @@ class ContourResult:
         Full parameter vectors (fixed and profiled parameters included).
     stage : str
         Last stage reached.
-    status : {"complete", "cancelled", "budget_exhausted"}
+    status : {"complete", "cancelled", "budget_exhausted", "failed"}
+        ``"failed"`` when the maximum-likelihood fit did not converge.
     message : str
         Warnings (flat directions, bounds reached) and how the run ended.
     warnings : tuple of str
@@ -97,7 +104,11 @@ class ContourResult:
     seed_entropy : int | None
         Root ``SeedSequence`` entropy, to reproduce the run.
     settings : dict
-        The settings used.
+        The settings used, plus ``fixed`` and ``bounds`` (by name), the
+        ``profiled`` parameters and ``all_parameters`` (the columns of ``full_points``).
+    scale : ndarray (k,) or None
+        Per-axis lengths of the metric in which points are evenly spaced (the
+        extent of the region found by the radial search).
     """
 
     theta_mle: np.ndarray
@@ -121,3 +132,4 @@ class ContourResult:
     minima: np.ndarray
     seed_entropy: int | None
     settings: dict[str, Any]
+    scale: np.ndarray | None = None

@@ -48,8 +48,12 @@ def poisson_nll(rates: np.ndarray, counts: np.ndarray, log_factorials: np.ndarra
 
 
 def gaussian_nll(residual: np.ndarray, inverse: np.ndarray, logdet: float) -> np.ndarray:
-    """``-log N(r | 0, C)`` over the last axis, given ``C^-1`` and ``log det C``."""
-    quadratic = anp.sum(anp.matmul(residual, inverse) * residual, axis=-1)
+    """``-log N(r | 0, C)`` over the last axis, given ``C^-1`` and ``log det C``.
+
+    ``einsum`` rather than ``matmul``: numpy's ``matmul`` takes another code path
+    for a single row, so a row's value would depend on the size of its batch.
+    """
+    quadratic = anp.sum(anp.einsum("...j,jk->...k", residual, inverse) * residual, axis=-1)
     return 0.5 * quadratic + 0.5 * (logdet + residual.shape[-1] * _LOG_2PI)
 
 

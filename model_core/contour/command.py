@@ -1,0 +1,113 @@
+"""``python -m model_core contour SPEC ...``: find a contour from the command line.
+
+Progress goes to stderr (one updating line), the summary to stdout, the points
+to ``--out`` (CSV, NPZ or JSON by suffix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..models import build_model
+from .finder import find_contour
+from .io import FORMATS, save_contour
+from .results import ContourBatch
+from .settings import DEFAULTS
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the ``contour`` subcommand."""
+    from ..cli import _add_model_arguments
+
+    _add_model_arguments(parser)
+    parser.add_argument("--param", action="append", metavar="NAME",
+                        help="contour axis (repeatable; default: every parameter not fixed)")
+    parser.add_argument("--cl", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH",
+                        help="bounds of a parameter, e.g. c0=-50:1 (empty side: none)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--set", action="append", metavar="SETTING=VALUE",
+                        help="finder setting, e.g. n_chains=50 (repeatable): "
+                        + ", ".join(DEFAULTS))
+    parser.add_argument("--out", metavar="FILE", help="write the points: " + ", ".join(FORMATS))
+    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+
+def _parse_bounds(items: list[str] | None) -> dict[str, tuple[float | None, float | None]]:
+    from ..exceptions import ModelCoreError
+
+    out = {}
+    for item in items or ():
+        name, sep, rest = item.partition("=")
+        lo, colon, hi = rest.partition(":")
+        try:
+            pair = (float(lo) if lo.strip() else None, float(hi) if hi.strip() else None)
+        except ValueError:
+            colon = ""
+        if not sep or not colon or not name.strip():
+            raise ModelCoreError(f"--bound {item!r}: expected NAME=LOW:HIGH, e.g. --bound "
+                                 "c0=-50:1")
+        out[name.strip()] = pair
+    return out
+
+
+def _parse_settings(items: list[str] | None) -> dict[str, Any]:
+    from ..exceptions import ModelCoreError
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULTS:
+            raise ModelCoreError(f"--set {item!r}: expected SETTING=VALUE with SETTING one of "
+                                 + ", ".join(DEFAULTS))
+        kind = type(DEFAULTS[name])
+        try:
+            out[name] = kind(float(value)) if kind is int and float(value).is_integer() \
+                else kind(value)
+        except ValueError:
+            raise ModelCoreError(f"--set {item!r}: {value!r} is not a valid "
+                                 f"{kind.__name__}") from None
+    return out
+
+
+def _progress(batch: ContourBatch) -> None:
+    total = f"/{batch.n_total}" if batch.n_total else ""
+    sys.stderr.write(f"\r{batch.stage:>7} {batch.n_done}{total}  points {batch.n_points}  "
+                     f"NLL evaluations {batch.n_evaluations}   ")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``contour`` subcommand; returns the exit status."""
+    from ..cli import parse_assignments, read_spec
+
+    model = build_model(read_spec(args.spec))
+    result = find_contour(model, args.cl, parameters=args.param,
+                          fixed=parse_assignments(args.fix, "--fix"),
+                          bounds=_parse_bounds(args.bound), rng=args.seed,
+                          on_batch=None if args.quiet else _progress,
+                          **_parse_settings(args.set))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    if args.out:
+        save_contour(result, args.out)
+    summary = {"status": result.status, "points": len(result.contour_points),
+               "on_bound": int(result.on_bound.sum()),
+               "parameters": list(result.parameter_names),
+               "theta_mle": result.theta_mle.tolist(), "nll_min": result.nll_min,
+               "threshold": result.threshold, "confidence_level": result.confidence_level,
+               "nll_evaluations": result.n_evaluations, "seconds": round(result.elapsed, 3),
+               "out": args.out, "message": result.message}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key.rjust(width)}  {value}")
+    return 1 if result.status == "failed" else 0

@@ -1,0 +1,73 @@
+"""Filling the last small holes: one-step RATTLE moves from kept points into uncovered surface.
+
+Chains cover a surface like a coupon collector: the last small holes take
+most of the steps.  This stage fills them directly.  From every kept point a
+few constrained steps (:func:`.rattle.step`, projection onto ``NLL = T``
+included) of length ``1.5 * spacing`` are tried in random tangent directions,
+all in one batch; the landing points farther than ``spacing`` from every kept
+point are kept, and become the sources of the next round, so the covered part
+grows like a front until no proposal lands in uncovered surface.  Every kept
+point therefore has the same guarantee as a chain point: ``|NLL - T| <= tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+
+import numpy as np
+
+from . import rattle
+from .dispatch import map_ordered, step_unit
+from .spacing import SpacedPoints
+from .surface import ContourSurface
+
+__all__ = ["fill_rounds"]
+
+_DIRECTIONS = 6
+_REACH = 1.5
+
+
+def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarray,
+                profiled: np.ndarray, rng: np.random.Generator, *, tol: float, max_iter: int,
+                max_rounds: int, budget: Callable[[], int], executor: Executor | None = None,
+                batch_size: int = 4096
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Rounds of hole filling; yields ``(points, profiled, residual, n_evaluations)`` per round.
+
+    ``sources (N, k)`` are the kept points on the surface to start from;
+    ``budget()`` gives how many more points may be kept.  The moves of a round
+    run in chunks of ``batch_size`` on ``executor`` (directions are drawn
+    before dispatch, so the outcome does not depend on either).
+    """
+    scale = spaced.scale
+    reach = _REACH * spaced.spacing
+    k = surface.k
+    value, grad, prof = surface.value_and_grad(sources, profiled)
+    n_eval = len(sources)
+    for _ in range(max_rounds):
+        n = len(sources)
+        if n == 0 or budget() <= 0:
+            return
+        rows = np.repeat(np.arange(n), _DIRECTIONS)
+        normal = grad[rows] * scale
+        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-300)
+        draws = rng.standard_normal((len(rows), k))
+        tangent = draws - np.einsum("bk,bk->b", draws, normal)[:, None] * normal
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
+        state = rattle.RattleState(sources[rows], tangent, value[rows], grad[rows], prof[rows],
+                                   np.full(len(rows), reach), np.zeros(len(rows)))
+        calls = [((surface, rattle.RattleState(*(f[i:i + batch_size] for f in state)), scale,
+                   reach, tol, max_iter), {}) for i in range(0, len(rows), batch_size)]
+        parts = list(map_ordered(executor, step_unit, calls))
+        moved = rattle.RattleState(*(np.concatenate(f) for f in zip(*(p[0] for p in parts),
+                                                                    strict=True)))
+        accepted = np.concatenate([p[1].accepted for p in parts])
+        residual = np.concatenate([p[1].residual for p in parts])
+        n_eval += sum(p[1].n_evaluations for p in parts)
+        idx = np.flatnonzero(accepted)
+        keep = idx[spaced.offer(moved.position[idx])][:max(budget(), 0)]
+        sources, value = moved.position[keep], moved.value[keep]
+        grad, prof = moved.grad[keep], moved.profiled[keep]
+        yield sources, prof, residual[keep], n_eval
+        n_eval = 0

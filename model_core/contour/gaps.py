@@ -1,0 +1,102 @@
+"""Gap detection: where to start (or restart) chains so they fill the uncovered parts.
+
+Seeds are chosen farthest-point style in the scaled metric: the candidate
+farthest from every kept point (and from the chains' current positions) first,
+then the candidate farthest from all of those and the seeds chosen so far, and
+so on.  Seeds therefore spread over all the large gaps instead of piling into
+the single largest one.  Candidates come from extra radial searches
+(``n_gap_candidates`` rays) and, once those are used up, from kept points on
+the edges of holes in the covered part (:func:`edge_points`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["edge_points", "farthest_points"]
+
+
+def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int, *,
+                    min_distance: float = 0.0) -> np.ndarray:
+    """Greedy farthest-point selection.
+
+    Parameters
+    ----------
+    candidates
+        ``(n, k)`` points in the scaled metric.
+    distance
+        ``(n,)`` each candidate's distance to the points already present.
+    n_select
+        Most seeds to return.
+    min_distance
+        Stop when the farthest remaining candidate is closer than this.
+
+    Returns
+    -------
+    Indices into ``candidates``, in selection order.
+    """
+    d = np.array(distance, dtype=float)
+    chosen: list[int] = []
+    for _ in range(min(n_select, len(candidates))):
+        i = int(np.argmax(d))
+        if not d[i] > min_distance:
+            break
+        chosen.append(i)
+        d = np.minimum(d, np.linalg.norm(candidates - candidates[i], axis=1))
+    return np.array(chosen, dtype=int)
+
+
+def edge_points(points: np.ndarray, usable: np.ndarray, spacing: float, occupied: np.ndarray,
+                n_select: int, inside: Callable[[np.ndarray], np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Kept points on the edge of a hole in the covered part, and the direction into the hole.
+
+    A point inside an evenly covered patch has its neighbours (the nearest 12
+    within three spacings) all around it; on the edge of a hole their centroid
+    is offset away from the hole by more than half a spacing.  Edges facing a
+    parameter bound (``inside(point + 3 spacings toward the hole)`` false) are
+    skipped.  Seeds are spread farthest-point style, away from ``occupied``.
+
+    Parameters
+    ----------
+    points
+        ``(N, k)`` kept points in the scaled metric.
+    usable
+        ``(N,)`` points that may seed a chain (on the surface, not used before).
+    spacing
+        The spacing of the kept points.
+    occupied
+        ``(M, k)`` positions to keep away from.
+    n_select
+        Most seeds to return.
+    inside
+        Whether scaled points lie within the parameter bounds.
+
+    Returns
+    -------
+    Indices into ``points`` and unit directions ``(n, k)`` (scaled) toward the holes.
+    """
+    n = len(points)
+    k = points.shape[1] if points.ndim == 2 else 0
+    if n < 3 or n_select <= 0:
+        return np.zeros(0, int), np.zeros((0, k))
+    dist, nb = cKDTree(points).query(points, k=min(13, n), distance_upper_bound=3.0 * spacing)
+    valid = np.isfinite(dist) & (nb != np.arange(n)[:, None])
+    count = valid.sum(axis=1)
+    offset = ((points[np.where(valid, nb, 0)] - points[:, None, :]) * valid[..., None]).sum(1)
+    offset /= np.maximum(count, 1)[:, None]
+    size = np.linalg.norm(offset, axis=1)
+    heading = -offset / np.maximum(size, 1e-300)[:, None]
+    edge = np.flatnonzero(usable & (count >= 2) & (size > 0.5 * spacing))
+    edge = edge[inside(points[edge] + 3.0 * spacing * heading[edge])]
+    if edge.size == 0:
+        return np.zeros(0, int), np.zeros((0, k))
+    if len(occupied):
+        d = cKDTree(occupied).query(points[edge])[0]
+    else:
+        d = np.full(edge.size, 1e300)
+    pick = edge[farthest_points(points[edge], d, n_select, min_distance=spacing)]
+    return pick, heading[pick]
