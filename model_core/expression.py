@@ -67,6 +67,10 @@ class SignalExpression:
     names: tuple[str, ...]
     _evaluate: Evaluator
 
+    def __reduce__(self) -> tuple:
+        """Pickle by source text (the compiled evaluator is a tree of closures)."""
+        return (parse_expression, (self.source,))
+
     def parameters(self, templates: Sequence[str]) -> tuple[str, ...]:
         """Names that are not templates (the shape parameters), in order of appearance."""
         return tuple(n for n in self.names if n not in templates)

@@ -117,7 +117,7 @@ class HistFactoryNLL:
         yields, xp, t = f["yields"], f["ops"].np, self.t
         if t.unbinned is None:
             return yields
-        per_channel = xp.matmul(yields[..., t.n_bins:], t.unbinned.channel_sum)
+        per_channel = xp.einsum("...u,uc->...c", yields[..., t.n_bins:], t.unbinned.channel_sum)
         return xp.concatenate([yields[..., :t.n_bins], per_channel], axis=-1)
 
     def value(self, X):

@@ -19,13 +19,11 @@ from autograd.extend import Box, defvjp, primitive
 __all__ = ["PLAIN", "TRACED", "ArrayOps", "IndexPlan", "gather", "gather_values", "ops_for",
            "scatter", "scatter_values"]
 
-_FEW_ROWS = 8
-
 
 class IndexPlan:
     """Constant positions ``index`` (length ``m``) into an axis of length ``size``.
 
-    The sort order and group boundaries used by :func:`scatter` are computed once.
+    The summing matrix used by :func:`scatter` is built once.
     """
 
     def __init__(self, index, size: int) -> None:
@@ -33,13 +31,8 @@ class IndexPlan:
         self.size = int(size)
         if self.index.size and (self.index.min() < 0 or self.index.max() >= self.size):
             raise ValueError(f"indices must lie in [0, {self.size})")
-        self._order = np.argsort(self.index, kind="stable")
-        ordered = self.index[self._order]
-        self._starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size \
-            else np.zeros(0, dtype=np.intp)
-        self._targets = ordered[self._starts]
-        self._unique = self._targets.size == self.index.size
-        # for many rows a sparse product sums fastest; for a few, reduceat
+        self._unique = np.unique(self.index).size == self.index.size
+        # one summing product for every batch size, so a row's sums never depend on its batch
         m = self.index.size
         self._summing = scipy.sparse.csr_matrix((np.ones(m), (self.index, np.arange(m))),
                                                 shape=(self.size, m))
@@ -56,17 +49,12 @@ def gather_values(x, plan: IndexPlan):
 def scatter_values(v, plan: IndexPlan):
     """Sum ``v[..., m]`` into position ``plan.index[m]`` of a new last axis of ``plan.size``."""
     shape = np.shape(v)[:-1]
-    rows = math.prod(shape)
-    if len(plan) and not plan._unique and rows > _FEW_ROWS:
-        flat = np.reshape(v, (rows, len(plan)))
+    if len(plan) and not plan._unique:
+        flat = np.reshape(v, (math.prod(shape), len(plan)))
         return np.asarray(plan._summing @ flat.T).T.reshape(shape + (plan.size,))
     out = np.zeros(shape + (plan.size,))
-    if not len(plan):
-        return out
-    if plan._unique:
+    if len(plan):
         out[..., plan.index] = v
-    else:
-        out[..., plan._targets] = np.add.reduceat(v[..., plan._order], plan._starts, axis=-1)
     return out
 
 

@@ -76,10 +76,10 @@ class UnbinnedTerm:
     channel_sum: np.ndarray
 
     def _density(self, nu, coefs, ops: ArrayOps):
-        density = ops.np.matmul(nu, self.ratios)
+        density = ops.np.einsum("...s,se->...e", nu, self.ratios)  # row-wise exact (no BLAS)
         if len(self.pair_sample):
             pairs = ops.gather(nu, self.pair_sample) * ops.gather(coefs, self.pair_coef)
-            density = density + ops.np.matmul(pairs, self.shifts)
+            density = density + ops.np.einsum("...p,pe->...e", pairs, self.shifts)
         return density
 
     def value(self, nu, coefs, ops: ArrayOps):
@@ -98,10 +98,10 @@ class UnbinnedTerm:
         density = self._density(nu, coefs, ops)
         scale = xp.where(density > 0, self.weights / xp.where(density > 0, density, 1.0),
                          xp.where(self.weights != 0, np.nan, 0.0))
-        d_nu = 1.0 - xp.matmul(scale, self.ratios.T)
+        d_nu = 1.0 - xp.einsum("...e,se->...s", scale, self.ratios)
         if not len(self.pair_sample):
             return d_nu, None
-        along = xp.matmul(scale, self.shifts.T)
+        along = xp.einsum("...e,pe->...p", scale, self.shifts)
         d_nu = d_nu - ops.scatter(along * ops.gather(coefs, self.pair_coef), self.pair_sample)
         d_coefs = -ops.scatter(along * ops.gather(nu, self.pair_sample), self.pair_coef)
         return d_nu, d_coefs
