@@ -4,9 +4,10 @@ Profiles, grids and the contour finder solve many small, independent
 minimisations at once (one per grid point, ray or chain).  Every iteration
 evaluates the exact gradient and Hessian of all active rows in one batched
 pass, solves the damped Newton system per row through an eigendecomposition
-(negative curvature is mirrored, so saddles repel), and accepts a row's step
-only when it lowers that row's NLL.  Rows stop when the Newton decrement
-``g^T H^-1 g`` falls below ``tol`` (in NLL units).
+in Marquardt-scaled coordinates (negative curvature is mirrored, so saddles
+repel; flat directions are left alone), and accepts a row's step only when it
+lowers that row's NLL.  Rows stop when the Newton decrement ``g^T H^-1 g``
+falls below ``tol`` (in NLL units).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ __all__ = ["BatchMinimum", "newton_minimize", "polish_from_neighbours"]
 
 _LAMBDA0, _LAMBDA_MIN, _LAMBDA_MAX = 1e-3, 1e-12, 1e12
 _ROUNDING = 4 * np.finfo(float).eps
+_BASIN_RTOL = 1e-10
+_FLAT_RTOL = 1e-12
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -49,23 +52,76 @@ def _free_mask(z: np.ndarray, g: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return ~(at_low | at_high)
 
 
-def _damped_step(g: np.ndarray, w: np.ndarray, v: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    scale = np.maximum(np.abs(w).max(axis=-1, keepdims=True), 1e-300)
-    inv = 1.0 / (np.abs(w) + lam[:, None] * scale)
-    coeff = np.einsum("bji,bj->bi", v, g) * inv
-    return -np.einsum("bij,bj->bi", v, coeff)
+class _NewtonSystem:
+    """Per-row damped Newton steps, solved in Marquardt-scaled coordinates.
+
+    The Hessian is rescaled to unit diagonal (``H_n = D^-1/2 H D^-1/2``), which
+    makes the damping and the flatness test independent of the parameters'
+    units.  Negative curvature is mirrored (saddles repel) and, without
+    damping, directions of zero curvature are left alone (pseudo-inverse), so
+    a flat valley neither blows up a step nor keeps the decrement from converging.
+    """
+
+    def __init__(self, hess: np.ndarray, g: np.ndarray) -> None:
+        diag = np.abs(np.diagonal(hess, axis1=-2, axis2=-1))
+        floor = np.maximum(_FLAT_RTOL * diag.max(axis=-1, keepdims=True), 1e-300)
+        self.d = np.sqrt(np.maximum(diag, floor))
+        self.w, self.v = np.linalg.eigh(hess / (self.d[:, :, None] * self.d[:, None, :]))
+        self.coeff = np.einsum("bji,bj->bi", self.v, g / self.d)
+
+    def take(self, rows: np.ndarray) -> _NewtonSystem:
+        out = object.__new__(_NewtonSystem)
+        out.d, out.w, out.v, out.coeff = self.d[rows], self.w[rows], self.v[rows], self.coeff[rows]
+        return out
+
+    def _inverse(self, lam: np.ndarray) -> np.ndarray:
+        curvature = np.abs(self.w) + lam[:, None]
+        flat = curvature <= _FLAT_RTOL * np.maximum(np.abs(self.w).max(axis=-1, keepdims=True),
+                                                    1e-300)
+        return np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, curvature))
+
+    def step(self, lam: np.ndarray) -> np.ndarray:
+        """The step for damping ``lam (B,)`` (``0``: the Newton step)."""
+        return -np.einsum("bij,bj->bi", self.v, self.coeff * self._inverse(lam)) / self.d
+
+    def decrement(self) -> np.ndarray:
+        """``g^T |H|^+ g``: twice the NLL decrease a Newton step expects."""
+        return np.sum(self.coeff**2 * self._inverse(np.zeros(len(self.w))), axis=-1)
 
 
 def _final_newton_step(model: Model, rows: np.ndarray, x: np.ndarray, fun: np.ndarray,
-                       grad: np.ndarray, g: np.ndarray, w: np.ndarray, v: np.ndarray,
-                       bounds: np.ndarray) -> None:
+                       grad: np.ndarray, system: _NewtonSystem, bounds: np.ndarray) -> None:
     """One undamped Newton step for converged rows (quadratic convergence takes them to
     rounding level), kept where it does not raise the NLL beyond rounding; updates in place."""
-    trial = np.clip(x[rows] + _damped_step(g, w, v, np.zeros(len(rows))), bounds[:, 0],
-                    bounds[:, 1])
-    value, gradient = model.value_and_grad(trial)
+    trial = np.clip(x[rows] + system.step(np.zeros(len(rows))), bounds[:, 0], bounds[:, 1])
+    value, gradient = model.nll(trial), model.grad(trial)
     keep = value <= fun[rows] + _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
     x[rows[keep]], fun[rows[keep]], grad[rows[keep]] = trial[keep], value[keep], gradient[keep]
+
+
+def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonSystem,
+                  x: np.ndarray, fun: np.ndarray, lam: np.ndarray, bounds: np.ndarray
+                  ) -> np.ndarray:
+    """Levenberg-Marquardt trials: raise a row's damping until its step lowers the NLL.
+
+    Updates ``x``, ``fun`` and ``lam`` in place; returns which rows moved.
+    """
+    accepted = np.zeros(len(rows), bool)
+    for _ in range(12):
+        todo = ~accepted & (lam[rows] < _LAMBDA_MAX)
+        if not todo.any():
+            break
+        chosen = rows[todo]
+        trial = np.clip(xa[todo] + system.take(todo).step(lam[chosen]), bounds[:, 0],
+                        bounds[:, 1])
+        f_trial = sub.take(np.flatnonzero(todo)).nll(trial)
+        better = f_trial < fun[chosen]
+        good = chosen[better]
+        x[good], fun[good] = trial[better], f_trial[better]
+        lam[good] = np.maximum(lam[good] / 3.0, _LAMBDA_MIN)
+        lam[chosen[~better]] *= 10.0
+        accepted[np.flatnonzero(todo)[better]] = True
+    return accepted
 
 
 def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None = None,
@@ -89,11 +145,14 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
     n = len(x)
-    fun, grad = model.value_and_grad(x)
+    # every NLL comparison uses values from model.nll: a model may compute
+    # value_and_grad along another path whose last bits differ
+    fun, grad = model.nll(x), model.value_and_grad(x)[1]
     success = np.zeros(n, bool)
     nit = np.zeros(n, int)
     decrement = np.full(n, np.inf)
     lam = np.full(n, _LAMBDA0)
+    previous = np.full(n, np.inf)
     active = np.flatnonzero(np.isfinite(fun))
     for _ in range(max_iter):
         if active.size == 0:
@@ -101,50 +160,46 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         sub = model.take(active)
         xa, ga = x[active], grad[active]
         free = _free_mask(xa, ga, bounds)
-        hess = sub.hessian(xa)
         pinned = ~free
-        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, hess)
+        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, sub.hessian(xa))
         hess = hess + np.einsum("bi,ij->bij", pinned.astype(float), np.eye(x.shape[1]))
-        gf = np.where(free, ga, 0.0)
-        w, v = np.linalg.eigh(hess)
-        dec = np.einsum("bj,bj->b", gf, -_damped_step(gf, w, v, np.zeros(len(active))))
-        decrement[active] = dec
+        system = _NewtonSystem(hess, np.where(free, ga, 0.0))
+        dec = system.decrement()
         nit[active] += 1
-        done = dec < tol
+        # in the basin the NLL can no longer resolve the decrease a step expects: there
+        # Newton steps are driven by the gradient alone, until the decrement stops falling
+        noise = _BASIN_RTOL * np.maximum(1.0, np.abs(fun[active]))
+        basin = dec < noise
+        done = (dec < tol) | (basin & (dec >= 0.5 * previous[active]))
+        previous[active] = decrement[active] = dec
         if done.any():
             _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x, fun, grad,
-                               gf[done], w[done], v[done], bounds)
+                               system.take(done), bounds)
         success[active[done]] = True
-        keep = ~done
-        active, xa, gf, w, v = active[keep], xa[keep], gf[keep], w[keep], v[keep]
-        sub = model.take(active)
-        accepted = np.zeros(len(active), bool)
-        for _trial in range(12):
-            todo = ~accepted & (lam[active] < _LAMBDA_MAX)
-            if not todo.any():
-                break
-            rows = active[todo]
-            step = _damped_step(gf[todo], w[todo], v[todo], lam[rows])
-            trial = np.clip(xa[todo] + step, bounds[:, 0], bounds[:, 1])
-            f_trial = sub.take(np.flatnonzero(todo)).nll(trial)
-            # inside the quadratic basin the NLL cannot resolve the last Newton steps:
-            # accept them when they do not raise the NLL beyond rounding
-            rounding = _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
-            basin = decrement[rows] < 1e3 * rounding
-            better = (f_trial < fun[rows]) | (basin & (f_trial <= fun[rows] + rounding))
-            good = rows[better]
-            x[good] = trial[better]
-            lam[good] = np.maximum(lam[good] / 3.0, _LAMBDA_MIN)
-            lam[rows[~better]] *= 10.0
-            accepted[np.flatnonzero(todo)[better]] = True
-        moved = active[accepted]
+        newton = basin & ~done
+        if newton.any():
+            rows = active[newton]
+            trial = np.clip(xa[newton] + system.take(newton).step(np.zeros(rows.size)),
+                            bounds[:, 0], bounds[:, 1])
+            f_trial = sub.take(np.flatnonzero(newton)).nll(trial)
+            ok = f_trial <= fun[rows] + noise[newton]
+            x[rows[ok]], fun[rows[ok]] = trial[ok], f_trial[ok]
+            success[rows[~ok]] = True  # the step hit something the quadratic model missed
+            newton_moved = rows[ok]
+        else:
+            newton_moved = np.zeros(0, int)
+        damped = ~basin & ~done
+        rows_d = active[damped]
+        accepted = _damped_steps(sub.take(np.flatnonzero(damped)), rows_d, xa[damped],
+                                 system.take(damped), x, fun, lam, bounds)
+        moved = np.concatenate([newton_moved, rows_d[accepted]])
         if moved.size:
-            fun[moved], grad[moved] = model.take(moved).value_and_grad(x[moved])
+            grad[moved] = model.take(moved).grad(x[moved])
         # rows whose every damped step failed to lower the NLL sit at a numerical minimum
-        stuck = active[~accepted]
+        stuck = rows_d[~accepted]
         small = decrement[stuck] < 1e-6 * np.maximum(1.0, np.abs(fun[stuck]))
         success[stuck[small]] = True
-        active = moved
+        active = np.sort(moved)
     return BatchMinimum(x, fun, grad, success, nit, decrement)
 
 
