@@ -11,6 +11,7 @@
 """
 
 from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWarning, SpecError
+from .extent import region_extent
 from .fit import fit
 from .grid import nll_grid
 from .model import Model
@@ -26,5 +27,5 @@ __all__ = [
     "ModelCoreWarning", "ModelSpec", "ProfileResult", "SpecError", "build_model",
     "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",
     "numerical_gradient", "numerical_hessian", "numerical_hessian_diag", "profile",
-    "sigma_to_cl",
+    "region_extent", "sigma_to_cl",
 ]
