@@ -7,7 +7,7 @@
 >>> model.parameter_names
 ('mu', 'theta_0', 'theta_1')
 >>> round(float(model.nll([0.5, 0.1, 0.2])), 6)
-17.957425
+18.470587
 """
 
 from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWarning, SpecError

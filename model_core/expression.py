@@ -124,7 +124,11 @@ def parse_expression(source: str) -> SignalExpression:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        offset = max((exc.offset or 1) - 1, 0) + (len(source) - len(source.lstrip()))
+        stripped = source.rstrip()
+        if not exc.offset:  # the parser ran out of input
+            raise ExpressionError(source, "syntax error (the expression ends too early)",
+                                  len(stripped), "complete the last operation") from None
+        offset = min(exc.offset - 1 + len(source) - len(source.lstrip()), len(stripped))
         raise ExpressionError(source, f"syntax error ({exc.msg})", offset,
                               "check brackets and operators") from None
     lead = len(source) - len(source.lstrip())

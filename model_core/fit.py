@@ -72,6 +72,16 @@ def fit(
     -------
     FitResult
     """
+    result = _fit(model, fixed, init, bounds, n_starts, rng, max_iter, tol)
+    if strict and not result.success:
+        raise FitFailed(result)
+    return result
+
+
+def _fit(model: Model, fixed: Mapping[str, float] | None,
+         init: Mapping[str, float] | Sequence[float] | None,
+         bounds: Mapping[str, tuple[float, float]] | None, n_starts: int, rng: RngLike,
+         max_iter: int, tol: float) -> FitResult:
     if n_starts < 1:
         raise ValueError(f"n_starts must be at least 1, got {n_starts}")
     fixed_idx = resolve_fixed(model, fixed)
@@ -102,12 +112,9 @@ def fit(
     message = "converged" if ok[best] else (
         f"did not converge in {max_iter} Newton iterations: try more starts (n_starts), "
         "other init values or tighter bounds")
-    result = _result(model, reduced.full(z[best]), fixed_idx, all_bounds, ok=bool(ok[best]),
-                     message=message, counts=(int(nit.sum()) + len(starts),) * 2 + (int(nit.sum()),),
-                     minima=(reduced.full(z[minima]), fun[minima]))
-    if strict and not result.success:
-        raise FitFailed(result)
-    return result
+    return _result(model, reduced.full(z[best]), fixed_idx, all_bounds, ok=bool(ok[best]),
+                   message=message, counts=(int(nit.sum()) + len(starts),) * 2 + (int(nit.sum()),),
+                   minima=(reduced.full(z[minima]), fun[minima]))
 
 
 def _initial_point(model: Model, init: Mapping[str, float] | Sequence[float] | None) -> np.ndarray:

@@ -20,6 +20,7 @@ from .model import Model
 __all__ = ["BatchMinimum", "newton_minimize", "polish_from_neighbours"]
 
 _LAMBDA0, _LAMBDA_MIN, _LAMBDA_MAX = 1e-3, 1e-12, 1e12
+_ROUNDING = 4 * np.finfo(float).eps
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -53,6 +54,18 @@ def _damped_step(g: np.ndarray, w: np.ndarray, v: np.ndarray, lam: np.ndarray) -
     inv = 1.0 / (np.abs(w) + lam[:, None] * scale)
     coeff = np.einsum("bji,bj->bi", v, g) * inv
     return -np.einsum("bij,bj->bi", v, coeff)
+
+
+def _final_newton_step(model: Model, rows: np.ndarray, x: np.ndarray, fun: np.ndarray,
+                       grad: np.ndarray, g: np.ndarray, w: np.ndarray, v: np.ndarray,
+                       bounds: np.ndarray) -> None:
+    """One undamped Newton step for converged rows (quadratic convergence takes them to
+    rounding level), kept where it does not raise the NLL beyond rounding; updates in place."""
+    trial = np.clip(x[rows] + _damped_step(g, w, v, np.zeros(len(rows))), bounds[:, 0],
+                    bounds[:, 1])
+    value, gradient = model.value_and_grad(trial)
+    keep = value <= fun[rows] + _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
+    x[rows[keep]], fun[rows[keep]], grad[rows[keep]] = trial[keep], value[keep], gradient[keep]
 
 
 def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None = None,
@@ -98,6 +111,9 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         decrement[active] = dec
         nit[active] += 1
         done = dec < tol
+        if done.any():
+            _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x, fun, grad,
+                               gf[done], w[done], v[done], bounds)
         success[active[done]] = True
         keep = ~done
         active, xa, gf, w, v = active[keep], xa[keep], gf[keep], w[keep], v[keep]
@@ -111,7 +127,11 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
             step = _damped_step(gf[todo], w[todo], v[todo], lam[rows])
             trial = np.clip(xa[todo] + step, bounds[:, 0], bounds[:, 1])
             f_trial = sub.take(np.flatnonzero(todo)).nll(trial)
-            better = f_trial < fun[rows]
+            # inside the quadratic basin the NLL cannot resolve the last Newton steps:
+            # accept them when they do not raise the NLL beyond rounding
+            rounding = _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
+            basin = decrement[rows] < 1e3 * rounding
+            better = (f_trial < fun[rows]) | (basin & (f_trial <= fun[rows] + rounding))
             good = rows[better]
             x[good] = trial[better]
             lam[good] = np.maximum(lam[good] / 3.0, _LAMBDA_MIN)
@@ -129,20 +149,22 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
 
 
 def polish_from_neighbours(model: Model, result: BatchMinimum, shape: tuple[int, ...], *,
-                           max_passes: int = 5, max_iter: int = 100, tol: float = 1e-12
-                           ) -> BatchMinimum:
+                           max_passes: int | None = None, max_iter: int = 100,
+                           tol: float = 1e-12) -> BatchMinimum:
     """Restart rows of a grid of minimisations from their neighbours' solutions.
 
     Rows are laid out on a grid of ``shape`` (C order).  Wherever a neighbour's
     minimiser gives a row a lower NLL than its own, the row is re-minimised from
-    there; this carries a solution along a curved valley the way a warm-started
-    sequential scan would, but in batches.
+    there; this carries a solution along a curved valley (or into rows whose own
+    start had an infinite NLL) the way a warm-started sequential scan would, but in
+    batches.  Passes repeat until nothing improves, at most ``max_passes`` times
+    (default: the longest grid side).
     """
     x, fun = result.x.copy(), result.fun.copy()
     grad, success, nit = result.grad.copy(), result.success.copy(), result.nit.copy()
     decrement = result.decrement.copy()
     index = np.arange(len(x)).reshape(shape)
-    for _ in range(max_passes):
+    for _ in range(max(shape) if max_passes is None else max_passes):
         best_start, best_value = x.copy(), fun.copy()
         for axis in range(len(shape)):
             for shift in (1, -1):

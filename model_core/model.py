@@ -22,6 +22,11 @@ __all__ = ["Model"]
 NLLFunction = Callable[[np.ndarray], np.ndarray]
 
 
+def _quiet() -> np.errstate:
+    """Invalid rates are expected (they give +inf): keep numpy from warning about them."""
+    return np.errstate(invalid="ignore", divide="ignore", over="ignore")
+
+
 class Model:
     """A negative log-likelihood over named parameters.
 
@@ -112,15 +117,17 @@ class Model:
 
     def nll(self, x: Any) -> np.ndarray:
         """Negative log-likelihood at ``x`` of shape ``(..., npar)``; returns shape ``(...)``."""
-        value = np.asarray(self._nll_fn(self._as_points(x)), dtype=float)
+        with _quiet():
+            value = np.asarray(self._nll_fn(self._as_points(x)), dtype=float)
         return np.where(np.isnan(value), np.inf, value)
 
     def value_and_grad(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """NLL and its exact gradient, batched: shapes ``(...)`` and ``(..., npar)``."""
         x = self._as_points(x)
-        vjp, value = make_vjp(self._nll_fn)(x)
-        value = np.asarray(value, dtype=float)
-        grad = np.asarray(vjp(np.ones_like(value)), dtype=float)
+        with _quiet():
+            vjp, value = make_vjp(self._nll_fn)(x)
+            value = np.asarray(value, dtype=float)
+            grad = np.asarray(vjp(np.ones_like(value)), dtype=float)
         bad = ~np.isfinite(value)
         if np.any(bad):
             value = np.where(bad, np.inf, value)
@@ -141,7 +148,9 @@ class Model:
         x = self._as_points(x)
         replicas = np.repeat(x[..., None, :], self.npar, axis=-2)
         eye = np.eye(self.npar)
-        hess = np.asarray(elementwise_grad(lambda X: anp.sum(self._grad_fn(X) * eye, axis=-1))(replicas))
+        with _quiet():
+            hess = np.asarray(elementwise_grad(
+                lambda X: anp.sum(self._grad_fn(X) * eye, axis=-1))(replicas))
         return 0.5 * (hess + np.swapaxes(hess, -1, -2))
 
     def expected(self, x: Any) -> np.ndarray:

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ class ModelSpec:
     def n_bins(self) -> int:
         return len(self.bins)
 
-    @property
+    @cached_property
     def signal(self) -> SignalExpression:
         """The parsed signal expression."""
         return parse_expression(self.expression)
@@ -214,7 +215,7 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
     needed = KINDS[kind]
     for other in set(KINDS.values()) - {needed}:
         if raw.get(other) is not None:
-            raise SpecError(other, f"not used by kind {kind!r}", "...",
+            raise SpecError(other, f"not used by kind {kind!r}", raw[other],
                             f"remove it, or choose a kind that uses {other}")
     if raw.get(needed) is None:
         raise SpecError(needed, f"required by kind {kind!r}", fix=f"add {needed}")
@@ -314,7 +315,7 @@ def _covariance(matrix: Any, n: int) -> tuple[tuple[float, ...], ...]:
         smallest = min(smallest, 0.0)
     if smallest <= 1e-12 * float(np.max(np.diag(c))):
         raise SpecError("covariance", f"the matrix is not positive definite (smallest "
-                        f"eigenvalue {smallest:.6g})", "...",
+                        f"eigenvalue {smallest:.6g})", [list(r) for r in rows],
                         "reduce the off-diagonal covariances (|correlation| < 1) or increase "
                         "the variances")
     return rows
