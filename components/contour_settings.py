@@ -127,17 +127,22 @@ class ContourSettings(Viewer):
         frame = self.roles.value
         return [p for p, r in zip(frame["parameter"], frame["role"], strict=True) if r == "axis"]
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        number = dict(sizing_mode="stretch_width")
+    def roles_view(self) -> pn.viewable.Viewable:
         return pn.Column(
             pn.pane.HTML("<b>Parameters</b> <small>(role: contour axis, profiled, or fixed at "
-                         "value; bounds limit the search)</small>"),
-            self.roles,
+                         "value; bounds limit the search)</small>", margin=(0, 5)),
+            self.roles, sizing_mode="stretch_width")
+
+    def options_view(self) -> pn.viewable.Viewable:
+        number = dict(width=105, margin=(2, 5))
+        return pn.Column(
             pn.Row(pn.widgets.FloatInput.from_param(self.param.confidence_level, **number),
                    pn.widgets.IntInput.from_param(self.param.seed, **number),
                    pn.widgets.IntInput.from_param(self.param.workers, **number)),
             pn.Row(pn.widgets.IntInput.from_param(self.param.n_radial, **number),
                    pn.widgets.IntInput.from_param(self.param.n_chains, **number)),
             pn.Row(pn.widgets.IntInput.from_param(self.param.n_steps, **number),
-                   pn.widgets.FloatInput.from_param(self.param.step_size, **number)),
-            sizing_mode="stretch_width")
+                   pn.widgets.FloatInput.from_param(self.param.step_size, **number)))
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(self.roles_view(), self.options_view(), sizing_mode="stretch_width")

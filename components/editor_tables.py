@@ -112,8 +112,7 @@ class BinsTable(_Table):
         frame = spec_edit.bins_frame(draft)
         editable_sigma = draft["kind"] == "uncorrelated_background"
         templates = [c for c in frame.columns if c.startswith(TEMPLATE_PREFIX)]
-        titles = {"bin": "bin", "data": "data n", "background": "background b",
-                  "uncertainty": "σ_b" if editable_sigma else "σ_b = √C_ii"}
+        titles = {"bin": "bin", "data": "n", "background": "b", "uncertainty": "σ_b"}
         titles.update({c: c[len(TEMPLATE_PREFIX):] for c in templates})
         editors: dict[str, Any] = {"bin": {"type": "input"}}
         editors.update({c: {"type": "number", "step": "any"} for c in frame.columns[1:]})

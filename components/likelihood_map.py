@@ -54,13 +54,13 @@ class LikelihoodMap(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._quiet = False
-        self.pane = pn.pane.HoloViews(None, sizing_mode="fixed", linked_axes=False)
+        self.pane = pn.pane.HoloViews(None, linked_axes=False)
         self.info = pn.pane.HTML("", css_classes=["le-info"], sizing_mode="stretch_width")
         self.notice = pn.pane.Alert("", alert_type="info", visible=False)
         self._last_grid: mc.GridResult | None = None
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
-            self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][0000]",
-            sizing_mode="stretch_width") for name in ("x_range", "y_range")}
+            self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][000]",
+            sizing_mode="stretch_width", margin=(2, 10)) for name in ("x_range", "y_range")}
         self.state.param.watch(self._on_model, "best")
         self.state.param.watch(self._on_level, "confidence_level")
         self._on_model()
@@ -164,7 +164,7 @@ class LikelihoodMap(Viewer):
         how = "fixed at" if self.others == "fixed" else "profiled; best fit"
         failed = int((~grid.success).sum())
         self.message = (f"others {how}: {fixed_text or '—'} · NLL<sub>min</sub> = {best.fun:.6g}"
-                        f" · grid {n}×{n} in {1e3 * elapsed:.0f} ms"
+                        f" · {n}×{n} grid, computed in {1e3 * elapsed:.0f} ms"
                         + (f" · {failed} points did not converge" if failed else ""))
         self.info.object = self.message
         if new_range or new_frame or self.pane.object is None:
@@ -191,22 +191,26 @@ class LikelihoodMap(Viewer):
                                     levels=plots.map_levels(self.state.confidence_level))
 
     def controls(self) -> pn.viewable.Viewable:
-        """Axis, quantity, mode and range widgets."""
+        """Axis, quantity, mode and range widgets, in two rows above the map."""
+        compact = dict(sizing_mode="stretch_width", margin=(2, 5))
         return pn.Column(
-            pn.widgets.Select.from_param(self.param.x_axis, sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.param.y_axis, sizing_mode="stretch_width"),
-            pn.widgets.RadioButtonGroup.from_param(self.param.quantity, options=_QUANTITIES,
-                                                   button_type="light",
-                                                   sizing_mode="stretch_width"),
-            pn.pane.HTML("<small>Other parameters</small>", margin=(5, 10, 0, 10)),
-            pn.widgets.RadioButtonGroup.from_param(self.param.others, options=_OTHERS,
-                                                   button_type="light",
-                                                   sizing_mode="stretch_width"),
-            self.sliders["x_range"], self.sliders["y_range"],
-            pn.widgets.Button.from_param(self.param.auto_range, button_type="light",
-                                         sizing_mode="stretch_width"),
-            width=250, css_classes=["le-controls"])
+            pn.Row(pn.widgets.Select.from_param(self.param.x_axis, width=90, margin=(2, 5)),
+                   pn.widgets.Select.from_param(self.param.y_axis, width=90, margin=(2, 5)),
+                   pn.Column(pn.pane.HTML("<small>Colour</small>", margin=(0, 5)),
+                             pn.widgets.RadioButtonGroup.from_param(
+                                 self.param.quantity, options=_QUANTITIES, button_type="light",
+                                 width=120, margin=(2, 5))),
+                   pn.Column(pn.pane.HTML("<small>Other parameters</small>", margin=(0, 5)),
+                             pn.widgets.RadioButtonGroup.from_param(
+                                 self.param.others, options=_OTHERS, button_type="light",
+                                 **compact), sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            pn.Row(self.sliders["x_range"], self.sliders["y_range"],
+                   pn.widgets.Button.from_param(self.param.auto_range, button_type="light",
+                                                width=100, margin=(18, 5, 2, 5)),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", css_classes=["le-controls"])
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.notice, pn.Row(self.pane, self.controls()), self.info,
+        return pn.Column(self.controls(), self.notice, self.pane, self.info,
                          sizing_mode="stretch_width")

@@ -25,7 +25,7 @@ hv.Store.set_current_backend("bokeh")
 
 DCHI2 = hv.Dimension("dchi2", label="Δχ²")
 NLL = hv.Dimension("nll", label="NLL")
-MAP_SIZE = 470
+MAP_SIZE = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
     """
     px, py = grid.parameters
     dchi2 = 2.0 * (grid.nll - nll_min)
-    top = 2.5 * max(level.delta for level in levels)
+    top = 4.0 * max(level.delta for level in levels)
     if quantity == "nll":
         z, vdim, clim, offset, scale = _finite(grid.nll), NLL, (nll_min, nll_min + top / 2), \
             nll_min, 0.5
@@ -96,8 +96,19 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
         marker="star", size=20, color="#e6194b", line_color="white", line_width=1.5)
     return (overlay * arrow_field(grid, n_arrows=n_arrows) * best).opts(
         hv.opts.Overlay(legend_position="top_left", frame_width=MAP_SIZE, frame_height=MAP_SIZE,
-                        toolbar="right", title=f"{_title(quantity)} over ({px}, {py})",
-                        legend_opts={"background_fill_alpha": 0.6}))
+                        hooks=[_declare_size], toolbar="right",
+                        title=f"{_title(quantity)} over ({px}, {py})",
+                        legend_opts={"background_fill_color": "#17324d",
+                                     "background_fill_alpha": 0.55, "label_text_color": "white",
+                                     "label_text_font_size": "11px", "spacing": 0,
+                                     "padding": 4}))
+
+
+def _declare_size(plot, element) -> None:
+    """Fixed-size Bokeh figures must state width and height (the frame size decides)."""
+    figure = plot.state
+    if figure.width is None or figure.height is None:
+        figure.update(width=MAP_SIZE + 170, height=MAP_SIZE + 80)
 
 
 def _title(quantity: str) -> str:
@@ -152,7 +163,7 @@ def format_interval(interval: tuple[float, float], grid: np.ndarray,
 
 
 def profile_plot(profile: mc.ProfileResult, scan: mc.ProfileResult, *, level: float,
-                 confidence_level: float, width: int = 300, height: int = 230) -> hv.Overlay:
+                 confidence_level: float, width: int = 370, height: int = 240) -> hv.Overlay:
     """Profile (solid) and scan (dashed) of Delta chi-square, the threshold line and the
     profile interval shaded."""
     name = profile.parameter
@@ -169,7 +180,7 @@ def profile_plot(profile: mc.ProfileResult, scan: mc.ProfileResult, *, level: fl
     span = hv.VSpan(lo if math.isfinite(lo) else grid[0], hi if math.isfinite(hi) else grid[-1])
     span = span.opts(color="#1f77b4", alpha=0.08)
     top = 2.5 * level
-    return (span * line * prof * threshold).opts(
-        hv.opts.Overlay(width=width, height=height, ylim=(-0.04 * top, top), xlim=(grid[0],
-                                                                                   grid[-1]),
-                        legend_position="top", show_legend=False, title=name, toolbar=None))
+    return (line * prof * threshold * span).opts(
+        hv.opts.Overlay(width=width, height=height, ylim=(-0.04 * top, top),
+                        xlim=(grid[0], grid[-1]), xlabel=name, ylabel="Δχ²",
+                        show_legend=False, title=name, toolbar=None))
