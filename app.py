@@ -58,7 +58,7 @@ class App(Viewer):
         self.learn = Learn(state=self.state)
         self.level = pn.widgets.FloatSlider.from_param(
             self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
-            name="Confidence level", width=220, format="0.0[00]")
+            label="Confidence level", width=220, format="0.0[00]")
         self.tabs = pn.Tabs(
             ("Likelihood map", pn.Column(self.map, sizing_mode="stretch_width")),
             ("Profiles", pn.Column(self.profiles, sizing_mode="stretch_width")),

@@ -90,15 +90,15 @@ class ContourPanel(Viewer):
         self._run_info: dict[str, Any] = {}
         self._model: mc.Model | None = None
         self._arguments: dict[str, Any] = {}
-        self.start_button = pn.widgets.Button(name="▶ Start", button_type="primary", width=110)
-        self.cancel_button = pn.widgets.Button(name="■ Cancel", button_type="warning", width=110,
+        self.start_button = pn.widgets.Button(label="▶ Start", color="primary", width=110)
+        self.cancel_button = pn.widgets.Button(label="■ Cancel", color="warning", width=110,
                                                disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=1000, bar_color="primary",
                                                sizing_mode="stretch_width", height=18)
         self.progress_text = pn.pane.HTML("Ready.", css_classes=["le-progress-text"],
                                           sizing_mode="stretch_width")
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False)
-        self.pickers = [pn.widgets.Select(name=f"{axis} axis", options=[], width=110,
+        self.pickers = [pn.widgets.Select(label=f"{axis} axis", options=[], width=110,
                                           visible=False) for axis in "xyz"]
         self.placeholder = pn.pane.HTML(
             "<div class='le-placeholder'>Press <b>Start</b>: the points appear here as the "
@@ -112,15 +112,15 @@ class ContourPanel(Viewer):
         self.residuals = pn.pane.Plotly(None, height=300, **plotly)
         self.exports = [
             pn.widgets.FileDownload(callback=self._csv, filename="contour.csv",
-                                    label="CSV", button_type="light", width=90),
+                                    label="CSV", color="light", width=90),
             pn.widgets.FileDownload(callback=self._npz, filename="contour.npz",
-                                    label="NPZ", button_type="light", width=90),
+                                    label="NPZ", color="light", width=90),
             pn.widgets.FileDownload(callback=self._json, filename="contour.json",
-                                    label="JSON", button_type="light", width=90),
+                                    label="JSON", color="light", width=90),
             pn.widgets.FileDownload(callback=self._html, filename="contour_figures.html",
-                                    label="Figures (HTML)", button_type="light", width=140),
+                                    label="Figures (HTML)", color="light", width=140),
         ]
-        self.coverage_button = pn.widgets.Button(name="Check coverage", button_type="light",
+        self.coverage_button = pn.widgets.Button(label="Check coverage", color="light",
                                                  disabled=True, width=140)
         self.coverage_text = pn.pane.HTML("", sizing_mode="stretch_width")
         self.coverage = pn.pane.Plotly(None, height=450, **plotly)

@@ -198,15 +198,15 @@ class LikelihoodMap(Viewer):
                    pn.widgets.Select.from_param(self.param.y_axis, width=90, margin=(2, 5)),
                    pn.Column(pn.pane.HTML("<small>Colour</small>", margin=(0, 5)),
                              pn.widgets.RadioButtonGroup.from_param(
-                                 self.param.quantity, options=_QUANTITIES, button_type="light",
+                                 self.param.quantity, options=_QUANTITIES, color="light",
                                  width=120, margin=(2, 5))),
                    pn.Column(pn.pane.HTML("<small>Other parameters</small>", margin=(0, 5)),
                              pn.widgets.RadioButtonGroup.from_param(
-                                 self.param.others, options=_OTHERS, button_type="light",
+                                 self.param.others, options=_OTHERS, color="light",
                                  **compact), sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             pn.Row(self.sliders["x_range"], self.sliders["y_range"],
-                   pn.widgets.Button.from_param(self.param.auto_range, button_type="light",
+                   pn.widgets.Button.from_param(self.param.auto_range, color="light",
                                                 width=100, margin=(18, 5, 2, 5)),
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width", css_classes=["le-controls"])

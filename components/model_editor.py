@@ -51,39 +51,39 @@ class ModelEditor(Viewer):
         self.alerts = {s: pn.pane.Alert("", alert_type="danger", visible=False,
                                         css_classes=["le-error"], margin=(4, 5))
                        for s in SECTIONS}
-        self.preset = pn.widgets.Select(name="Load a preset",
+        self.preset = pn.widgets.Select(label="Load a preset",
                                         options=["(current)", *example_names()],
                                         value="(current)", sizing_mode="stretch_width")
-        self.name_input = pn.widgets.TextInput(name="Name", sizing_mode="stretch_width")
-        self.kind = pn.widgets.Select(name="Likelihood kind",
+        self.name_input = pn.widgets.TextInput(label="Name", sizing_mode="stretch_width")
+        self.kind = pn.widgets.Select(label="Likelihood kind",
                                       options={v: k for k, v in _KIND_LABELS.items()},
                                       sizing_mode="stretch_width")
         self.upload = pn.widgets.FileInput(accept=".json", multiple=False,
                                            sizing_mode="stretch_width")
         self.download = pn.widgets.FileDownload(callback=self._saved_json, filename="model.json",
-                                                label="Save spec (JSON)", button_type="primary",
+                                                label="Save spec (JSON)", color="primary",
                                                 sizing_mode="stretch_width")
-        self.revert = pn.widgets.Button(name="Revert to the model in use", button_type="light",
+        self.revert = pn.widgets.Button(label="Revert to the model in use", color="light",
                                         visible=False, sizing_mode="stretch_width")
         self.bins = BinsTable(submit=self.submit)
         self.matrix = CovarianceTable(submit=self.submit)
         self.parameters = ParametersTable(submit=self.submit)
-        self.add_bin = pn.widgets.Button(name="+ bin", button_type="light", width=70)
-        self.remove_bin = pn.widgets.Button(name="− bin", button_type="light", width=70,
+        self.add_bin = pn.widgets.Button(label="+ bin", color="light", width=70)
+        self.remove_bin = pn.widgets.Button(label="− bin", color="light", width=70,
                                             description="Remove the selected bin (or the last)")
         self.template_name = pn.widgets.TextInput(placeholder="new template", width=110)
-        self.add_template = pn.widgets.Button(name="+ template", button_type="light", width=95)
+        self.add_template = pn.widgets.Button(label="+ template", color="light", width=95)
         self.remove_template = pn.widgets.Select(options=[], width=80)
-        self.remove_template_button = pn.widgets.Button(name="− template", button_type="light",
+        self.remove_template_button = pn.widgets.Button(label="− template", color="light",
                                                         width=95)
-        self.expression = pn.widgets.TextInput(name="Signal expression",
+        self.expression = pn.widgets.TextInput(label="Signal expression",
                                                sizing_mode="stretch_width")
         self.expression_feedback = pn.pane.HTML("", css_classes=["le-feedback"],
                                                 sizing_mode="stretch_width", margin=(0, 5))
         self.mode_toggle = pn.widgets.RadioButtonGroup.from_param(
             self.param.covariance_mode, options={"covariance": "covariance",
                                                  "σ and correlations": "correlation"},
-            button_type="light", sizing_mode="stretch_width")
+            color="light", sizing_mode="stretch_width")
         self.status = pn.pane.HTML("", css_classes=["le-status"], sizing_mode="stretch_width")
         self._json_view = pn.pane.JSON({}, depth=2, theme="light", visible=False,
                                        sizing_mode="stretch_width")

@@ -119,7 +119,7 @@ def _is_spec_object(source: Any) -> bool:
 def _as_source(source: Any) -> Mapping[str, Any] | str | Path:
     if isinstance(source, bytes):
         try:
-            return source.decode("utf-8")
+            source = source.decode("utf-8")
         except UnicodeDecodeError:
             raise mc.SpecError("spec", "the file is not UTF-8 text", fix="upload a JSON file "
                                "saved as UTF-8") from None

@@ -65,7 +65,7 @@ def test_flat_valley_gives_a_finite_extent():
     # with the others held at the best fit the region is bounded, and the ends are on it
     lo, hi = region_extent(model, "c1", best=best, delta=delta)
     ends = mc.profile(model, "c1", [lo, hi], best=best, mode="scan")
-    assert ends.delta_chi2 == pytest.approx([delta, delta], rel=1e-3)
+    assert ends.delta_chi2 == pytest.approx([delta, delta], rel=2e-2)
 
 
 def test_fixed_parameter_is_rejected(quadratic):
