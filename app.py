@@ -65,6 +65,13 @@ class App(Viewer):
             ("Contour finder", pn.Column(self.contour, sizing_mode="stretch_width")),
             ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
+        # views off screen skip their updates until shown (the map is never held back)
+        self.tabs.param.watch(self._tab_changed, "active")
+        self._tab_changed()
+
+    def _tab_changed(self, *events: Any) -> None:
+        self.profiles.active = self.tabs.active == 1
+        self.learn.active = self.tabs.active == 3
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.level, self.tabs, sizing_mode="stretch_width")

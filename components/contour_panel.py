@@ -95,7 +95,7 @@ class ContourPanel(Viewer):
                                                disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=1000, bar_color="primary",
                                                sizing_mode="stretch_width", height=18)
-        self.progress_text = pn.pane.HTML("Ready.", css_classes=["le-progress-text"],
+        self.progress_text = pn.widgets.StaticText(value="Ready.", css_classes=["le-progress-text"],
                                           sizing_mode="stretch_width")
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False)
         self.pickers = [pn.widgets.Select(label=f"{axis} axis", options=[], width=110,
@@ -122,7 +122,7 @@ class ContourPanel(Viewer):
         ]
         self.coverage_button = pn.widgets.Button(label="Check coverage", color="light",
                                                  disabled=True, width=140)
-        self.coverage_text = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.coverage_text = pn.widgets.StaticText(value="", sizing_mode="stretch_width")
         self.coverage = pn.pane.Plotly(None, height=450, **plotly)
         self.start_button.on_click(lambda event: self.start())
         self.cancel_button.on_click(lambda event: self.cancel())
@@ -164,21 +164,21 @@ class ContourPanel(Viewer):
             return False
         self.alert.visible = False
         self.coverage.visible = False
-        self.coverage_text.object = ""
+        self.coverage_text.value = ""
         self.start_button.disabled = True
         self.cancel_button.disabled = False
         self.coverage_button.disabled = True
         self._set_exports(False)
         self.status = "Starting…"
         self.progress.value = -1
-        self.progress_text.object = self.status
+        self.progress_text.value = self.status
         return True
 
     def cancel(self) -> None:
         """Stop the run after its current batch."""
         self.job.cancel()
         self.status = "Cancelling…"
-        self.progress_text.object = self.status
+        self.progress_text.value = self.status
 
     def receive(self, batches: list[Any]) -> None:
         """Take a push of batches from the job and redraw."""
@@ -188,7 +188,7 @@ class ContourPanel(Viewer):
         self.status = (f"Stage <b>{self.data.stage}</b> · {self.data.n_done}/"
                        f"{self.data.n_total or '?'} · <b>{self.data.n_points}</b> points · "
                        f"{self.data.n_evaluations} NLL evaluations")
-        self.progress_text.object = self.status
+        self.progress_text.value = self.status
         self._update_pickers()
         self._redraw(final=False)
 
@@ -199,7 +199,7 @@ class ContourPanel(Viewer):
         ending = {"complete": "Finished", "cancelled": "Cancelled", "failed": "Failed"}[status]
         self.status = (f"{ending}: <b>{self.data.n_points}</b> points, "
                        f"{self.data.n_evaluations} NLL evaluations")
-        self.progress_text.object = self.status
+        self.progress_text.value = self.status
         if error is not None:
             self._warn(f"The run failed: {type(error).__name__}: {error}")
         elif self.data.messages:
@@ -308,12 +308,12 @@ class ContourPanel(Viewer):
         except JobBusy as exc:
             self._warn(str(exc))
             return False
-        self.coverage_text.object = "Checking coverage…"
+        self.coverage_text.value = "Checking coverage…"
         return True
 
     def _show_coverage(self, reports: list[Any]) -> None:
         report = reports[-1]
-        self.coverage_text.object = (f"Coverage score <b>{report.score:.3f}</b> · largest gap "
+        self.coverage_text.value = (f"Coverage score <b>{report.score:.3f}</b> · largest gap "
                                      f"<b>{report.largest_gap:.3g}</b>")
         self.coverage.object = contour_plots.coverage_figure(
             np.asarray(report.reference_points), np.asarray(report.covered, bool),

@@ -65,16 +65,28 @@ class Learn(Viewer):
     """Explanations tied to the session's current model."""
 
     state = param.ClassSelector(class_=SessionState)
+    active = param.Boolean(default=True, doc="""
+        Whether the text is on screen; while it is not, it is rewritten only when shown.""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["le-learn"],
                                      max_width=900, plugins=[MATH_PLUGIN])
+        self._stale = False
         self.state.param.watch(self._update, ["best", "confidence_level"])
         self._update()
 
     def _update(self, *events: Any) -> None:
+        if not self.active:
+            self._stale = True
+            return
+        self._stale = False
         self.text.object = self.markdown()
+
+    @param.depends("active", watch=True)
+    def _shown(self) -> None:
+        if self.active and self._stale:
+            self._update()
 
     def markdown(self) -> str:
         """The whole text for the current model."""

@@ -55,7 +55,10 @@ class LikelihoodMap(Viewer):
         super().__init__(**params)
         self._quiet = False
         self.pane = pn.pane.HoloViews(None, linked_axes=False)
-        self.info = pn.pane.HTML("", css_classes=["le-info"], sizing_mode="stretch_width")
+        # a widget, not an HTML pane: updating a pane re-sends its stylesheets, which makes
+        # Bokeh re-walk the whole document (~100 ms per edit)
+        self.info = pn.widgets.StaticText(value="", css_classes=["le-info"],
+                                          sizing_mode="stretch_width")
         self.notice = pn.pane.Alert("", alert_type="info", visible=False)
         self._last_grid: mc.GridResult | None = None
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
@@ -166,7 +169,7 @@ class LikelihoodMap(Viewer):
         self.message = (f"others {how}: {fixed_text or '—'} · NLL<sub>min</sub> = {best.fun:.6g}"
                         f" · {n}×{n} grid, computed in {1e3 * elapsed:.0f} ms"
                         + (f" · {failed} points did not converge" if failed else ""))
-        self.info.object = self.message
+        self.info.value = self.message
         if new_range or new_frame or self.pane.object is None:
             self.frame += 1
             self.grid = grid

@@ -78,13 +78,14 @@ class ModelEditor(Viewer):
                                                         width=95)
         self.expression = pn.widgets.TextInput(label="Signal expression",
                                                sizing_mode="stretch_width")
-        self.expression_feedback = pn.pane.HTML("", css_classes=["le-feedback"],
+        self.expression_feedback = pn.widgets.StaticText(value="", css_classes=["le-feedback"],
                                                 sizing_mode="stretch_width", margin=(0, 5))
         self.mode_toggle = pn.widgets.RadioButtonGroup.from_param(
             self.param.covariance_mode, options={"covariance": "covariance",
                                                  "σ and correlations": "correlation"},
             color="light", sizing_mode="stretch_width")
-        self.status = pn.pane.HTML("", css_classes=["le-status"], sizing_mode="stretch_width")
+        self.status = pn.widgets.StaticText(value="", css_classes=["le-status"],
+                                            sizing_mode="stretch_width")
         self._json_view = pn.pane.JSON({}, depth=2, theme="light", visible=False,
                                        sizing_mode="stretch_width")
         self._layout = self._build_layout()
@@ -236,8 +237,7 @@ class ModelEditor(Viewer):
             spec = mc.load_spec(spec_edit.prune_parameters(draft))
         except mc.SpecError as exc:
             if section_for(exc.field) == "expression":
-                self.expression_feedback.object = describe(exc)
-                self.expression_feedback.css_classes = ["le-feedback", "le-bad"]
+                self.expression_feedback.value = f"<div class='le-bad-box'>{describe(exc)}</div>"
                 return exc
             spec = None
         if spec is not None:
@@ -245,8 +245,7 @@ class ModelEditor(Viewer):
             text = f"✓ parses; shape parameters: <b>{shape}</b>"
         else:
             text = "✓ parses"
-        self.expression_feedback.object = text
-        self.expression_feedback.css_classes = ["le-feedback", "le-ok"]
+        self.expression_feedback.value = f"<span class='le-ok'>{text}</span>"
         return None
 
     def _on_expression_typed(self, event: param.parameterized.Event) -> None:
@@ -289,11 +288,11 @@ class ModelEditor(Viewer):
     def _refresh_status(self) -> None:
         best, spec = self.state.best, self.state.spec
         if self.state.error is not None:
-            self.status.object = ("<span class='le-bad'>✗ last edit rejected</span> · in use: "
+            self.status.value = ("<span class='le-bad'>✗ last edit rejected</span> · in use: "
                                   f"<b>{spec.name}</b>")
             return
         flag = "✓" if best.success else "⚠"
-        self.status.object = (f"<span class='le-ok'>{flag} model in use</span>: <b>{spec.name}</b>"
+        self.status.value = (f"<span class='le-ok'>{flag} model in use</span>: <b>{spec.name}</b>"
                               f" · NLL<sub>min</sub> = {best.fun:.6g}")
 
     # ------------------------------------------------------------------ layout

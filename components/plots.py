@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import contourpy
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend's options)
 import numpy as np
 from holoviews import dim
-from holoviews.operation import contours
 
 import model_core as mc
 
@@ -42,7 +42,7 @@ def map_levels(confidence_level: float, dof: int = 2) -> list[Level]:
     """The 1 and 2 sigma levels and the chosen CL, for ``dof`` parameters."""
     return [
         Level("1σ", mc.delta_chi2(mc.sigma_to_cl(1.0), dof), "white", "solid"),
-        Level("2σ", mc.delta_chi2(mc.sigma_to_cl(2.0), dof), "white", "dashed"),
+        Level("2σ", mc.delta_chi2(mc.sigma_to_cl(2.0), dof), "#9ecae1", "dashed"),
         Level(f"{100 * confidence_level:.4g}% CL", mc.delta_chi2(confidence_level, dof),
               "#ff7f0e", "solid"),
     ]
@@ -83,18 +83,29 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
         tools=["hover"], colorbar_opts={"title": vdim.label})
     # contour the finite surface; the walls where rates turn negative count as "very high"
     surface = np.where(np.isfinite(z), z, offset + scale * 1e3 * top)
-    source = hv.Image((grid.x_values, grid.y_values, surface), kdims=[px, py], vdims=[vdim])
-    lines = []
-    for level in levels:
-        contour = contours(source, levels=[offset + scale * level.delta], filled=False)
-        lines.append(contour.relabel(f"{level.label} (Δχ²={level.delta:.2f})").opts(
-            color=level.color, line_dash=level.dash, line_width=2, show_legend=True))
-    overlay = image
-    for line in lines:
-        overlay = overlay * line
+    generator = contourpy.contour_generator(grid.x_values, grid.y_values, surface,
+                                            line_type="Separate")
+    # every level in one columnar element (each element costs a lot on every update; a
+    # table of segments is far cheaper than a list of paths); colours tell the levels apart
+    labels = [f"{lv.label} (Δχ²={lv.delta:.2f})" for lv in levels]
+    pieces = [(line[:-1], line[1:], label) for level, label in zip(levels, labels, strict=True)
+              for line in generator.lines(offset + scale * level.delta) if len(line) > 1]
+    if pieces:
+        start_xy = np.vstack([a for a, _, _ in pieces])
+        end_xy = np.vstack([b for _, b, _ in pieces])
+        level_of = np.concatenate([[label] * len(a) for a, _, label in pieces])
+    else:
+        start_xy = end_xy = np.full((1, 2), np.nan)
+        level_of = np.array(labels[:1])
+    lines = hv.Segments((start_xy[:, 0], start_xy[:, 1], end_xy[:, 0], end_xy[:, 1], level_of),
+                        kdims=[px, py, f"{px}_end", f"{py}_end"], vdims=["level"]).opts(
+        color="level", cmap=dict(zip(labels, (lv.color for lv in levels), strict=True)),
+        line_width=2.5, show_legend=True)
+    layers = [image, lines]
     best = hv.Points([best_xy], kdims=[px, py], label="best fit").opts(
         marker="star", size=20, color="#e6194b", line_color="white", line_width=1.5)
-    return (overlay * arrow_field(grid, n_arrows=n_arrows) * best).opts(
+    layers += [arrow_field(grid, n_arrows=n_arrows), best]
+    return hv.Overlay(layers).opts(
         hv.opts.Overlay(legend_position="top_left", frame_width=MAP_SIZE, frame_height=MAP_SIZE,
                         hooks=[_declare_size], toolbar="right",
                         title=f"{_title(quantity)} over ({px}, {py})",

@@ -49,29 +49,42 @@ class ProfilePanel(Viewer):
 
     state = param.ClassSelector(class_=SessionState)
     results = param.Dict(default={}, doc="ParameterProfile by parameter name.")
+    active = param.Boolean(default=True, doc="""
+        Whether the panel is on screen; while it is not, changes only mark it stale and
+        the profiles are computed when it is shown again.""")
     elapsed = param.Number(default=0.0, doc="Seconds the last update took.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._ranges: dict[str, tuple[float, float]] = {}
         self._pending = False
-        self._panes: dict[str, tuple[pn.pane.HoloViews, pn.pane.HTML]] = {}
+        self._stale = False
+        self._panes: dict[str, tuple[pn.pane.HoloViews, pn.widgets.StaticText]] = {}
         self._last: dict[str, ParameterProfile] = {}
         self.grid = pn.FlexBox(sizing_mode="stretch_width", css_classes=["le-profiles"])
-        self.summary = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["le-info"])
+        self.summary = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
+                                             css_classes=["le-info"])
         self.state.param.watch(self._schedule, ["best", "confidence_level"])
         self.update()
 
     def _schedule(self, *events: Any) -> None:
         """Recompute on the next tick (once, however many edits arrive meanwhile)."""
+        if not self.active:
+            self._stale = True
+            return
         if self._pending:
             return
         self._pending = True
         pn.state.execute(self.update, schedule=True)
 
+    @param.depends("active", watch=True)
+    def _shown(self) -> None:
+        if self.active and self._stale:
+            self._schedule()
+
     def update(self) -> None:
         """Recompute every parameter's scan, profile and interval."""
-        self._pending = False
+        self._pending = self._stale = False
         start = time.perf_counter()
         model, best, cl = self.state.model, self.state.best, self.state.confidence_level
         level = mc.delta_chi2(cl, 1)
@@ -114,19 +127,20 @@ class ProfilePanel(Viewer):
             # a new set of parameters: one figure per parameter, each updating in place
             self._panes = {name: (pn.pane.HoloViews(self._figure(name), linked_axes=False,
                                                     margin=(0, 4)),
-                                  pn.pane.HTML("", css_classes=["le-interval"], margin=(0, 10)))
+                                  pn.widgets.StaticText(value="", css_classes=["le-interval"],
+                                                        margin=(0, 10)))
                            for name in names}
             self.grid.objects = [pn.Column(*self._panes[n], css_classes=["le-profile-card"])
                                  for n in names]
         for name, result in self.results.items():
             text, grid = self._panes[name][1], result.profile.grid
-            text.object = (f"<b>{name}</b> ∈ "
+            text.value = (f"<b>{name}</b> ∈ "
                            f"{plots.format_interval(result.interval, grid, result.bounds)}"
                            f" <span class='le-muted'>(profile; scan: "
                            f"{plots.format_interval(result.scan_interval, grid, result.bounds)}"
                            "</span>")
         cl = self.state.confidence_level
-        self.summary.object = (
+        self.summary.value = (
             f"Solid: profile (others re-fitted) · dashed: scan (others at the best fit) · "
             f"orange line: Δχ² = {mc.delta_chi2(cl, 1):.3f}, the {100 * cl:.4g}% CL threshold "
             f"for one parameter · shaded: the profile interval · {1e3 * self.elapsed:.0f} ms")

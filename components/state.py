@@ -26,8 +26,8 @@ __all__ = ["SessionState", "is_counting", "free_parameters"]
 
 log = logging.getLogger(__name__)
 
-#: Starts of the best fit (the first is the spec's init; the rest are drawn with a fixed seed,
-#: so the same spec always gives the same best fit).
+#: Starts of the best fit: the spec's init (or the previous best fit, see
+#: ``SessionState._warm_start``), and more drawn with a fixed seed.
 FIT_STARTS = 4
 FIT_SEED = 20240611
 
@@ -84,7 +84,8 @@ class SessionState(param.Parameterized):
         try:
             spec = source if _is_spec_object(source) else mc.load_spec(_as_source(source))
             model = mc.build_model(spec)
-            best = mc.fit(model, n_starts=FIT_STARTS, rng=FIT_SEED)
+            best = mc.fit(model, init=self._warm_start(spec, model), n_starts=FIT_STARTS,
+                          rng=FIT_SEED)
             if not np.isfinite(best.fun):
                 raise mc.SpecError("model", "the likelihood is zero everywhere the fit looked: "
                                    + best.message, fix="check the yields and the signal "
@@ -101,6 +102,16 @@ class SessionState(param.Parameterized):
         self.param.update(spec=spec, model=model, best=best, error=None,
                           revision=self.revision + 1)
         return None
+
+    def _warm_start(self, spec: Any, model: mc.Model) -> np.ndarray | None:
+        """The previous best fit, when the new model has the same parameters and the same
+        parameter settings: an edit then moves the best fit continuously (in a flat valley,
+        where every point is a best fit, it stays put instead of jumping)."""
+        if self.best is None or self.model.parameter_names != model.parameter_names:
+            return None
+        if getattr(self.spec, "parameters", None) != getattr(spec, "parameters", None):
+            return None
+        return np.clip(self.best.x, model.bounds[:, 0], model.bounds[:, 1])
 
     def load_example(self, name: str) -> Exception | None:
         """Switch to a shipped example by name."""

@@ -107,10 +107,14 @@ def test_map_figure_renders(state):
     view = LikelihoodMap(state=state)
     overlay = view._render(view.grid, "dchi2")
     assert isinstance(overlay, hv.Overlay)
-    labels = [el.label for el in overlay]
-    assert labels[-1] == "best fit" and any(label.startswith("95% CL") for label in labels)
-    contour = overlay.get(3)  # the CL contour: on it, Delta chi-square = chi2.ppf(0.95, 2)
-    xy = np.vstack([path[:, :2] for path in contour.split(datatype="array")])
+    image, lines, arrows, best = overlay
+    assert isinstance(image, hv.Image) and isinstance(arrows, hv.VectorField)
+    assert best.label == "best fit"
+    assert best.array()[0].tolist() == [state.best["c0"], state.best["c1"]]
+    levels = lines.dimension_values("level")
+    assert {label.split(" (")[0] for label in levels} == {"1σ", "2σ", "95% CL"}
+    # on the CL contour, Delta chi-square = chi2.ppf(0.95, 2), up to the grid's resolution
+    xy = lines.array([0, 1])[np.array([str(lv).startswith("95% CL") for lv in levels])]
     values = state.model.nll(np.column_stack([np.full(len(xy), 1.0), xy,
                                               np.full(len(xy), state.best["c2"])]))
-    assert 2 * (values - state.best.fun) == pytest.approx(mc.delta_chi2(0.95, 2), abs=0.2)
+    assert 2 * (values - state.best.fun) == pytest.approx(mc.delta_chi2(0.95, 2), abs=0.15)

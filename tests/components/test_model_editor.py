@@ -79,8 +79,8 @@ def test_bad_expression_shows_position(state, views):
     editor, view = views
     best, grid = state.best, view.grid
     editor.expression.value_input = "c0*A + * c1"
-    assert "le-bad" in editor.expression_feedback.css_classes
-    assert "expr-caret" in editor.expression_feedback.object
+    assert "le-bad-box" in editor.expression_feedback.value
+    assert "expr-caret" in editor.expression_feedback.value
     editor.expression.value = "c0*A + * c1"
     assert _visible_alerts(editor) == {"expression"}
     assert "^" in editor.alerts["expression"].object

@@ -37,11 +37,11 @@ def test_profiles_follow_edits_and_level(state):
     np.testing.assert_allclose(new.profile.nll, reference.nll, rtol=1e-9)
     state.confidence_level = 0.68
     assert panel.results["c2"].level == pytest.approx(mc.delta_chi2(0.68, 1))
-    assert "68%" in panel.summary.object
+    assert "68%" in panel.summary.value
 
 
 def test_open_interval_is_explained(state):
     panel = ProfilePanel(state=state)
-    text = panel._panes["c0"][1].object
+    text = panel._panes["c0"][1].value
     # the seed model's valley: the c0 profile stays flat up to the c0 bound at 1
     assert "1 (bound)" in text
