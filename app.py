@@ -53,9 +53,11 @@ class App(Viewer):
         super().__init__(**params)
         self.editor = ModelEditor(state=self.state)
         self.map = LikelihoodMap(state=self.state)
-        self.profiles = ProfilePanel(state=self.state)
+        # the other tabs start off screen: they compute when first shown
+        self.profiles = ProfilePanel(state=self.state, active=False)
         self.contour = ContourPanel(state=self.state)
-        self.learn = Learn(state=self.state)
+        self.contour.settings.active = False
+        self.learn = Learn(state=self.state, active=False)
         self.level = pn.widgets.FloatSlider.from_param(
             self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
             label="Confidence level", width=220, format="0.0[00]")
@@ -71,6 +73,7 @@ class App(Viewer):
 
     def _tab_changed(self, *events: Any) -> None:
         self.profiles.active = self.tabs.active == 1
+        self.contour.settings.active = self.tabs.active == 2
         self.learn.active = self.tabs.active == 3
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -105,7 +105,9 @@ class ContourPanel(Viewer):
             "finder streams them, coloured by origin (radial search or constrained chains), "
             "with the pairwise projections and the residuals NLL − T below.</div>",
             sizing_mode="stretch_width")
-        plotly = dict(link_figure=False, sizing_mode="stretch_width", visible=False,
+        # the plotly panes join the page with the first points (plotly.js is slow to start)
+        self.figures_area = pn.Column(self.placeholder, sizing_mode="stretch_width")
+        plotly = dict(link_figure=False, sizing_mode="stretch_width",
                       config={"displaylogo": False})
         self.scatter = pn.pane.Plotly(None, height=480, **plotly)
         self.projections = pn.pane.Plotly(None, **plotly)
@@ -123,7 +125,7 @@ class ContourPanel(Viewer):
         self.coverage_button = pn.widgets.Button(label="Check coverage", color="light",
                                                  disabled=True, width=140)
         self.coverage_text = pn.widgets.StaticText(value="", sizing_mode="stretch_width")
-        self.coverage = pn.pane.Plotly(None, height=450, **plotly)
+        self.coverage = pn.pane.Plotly(None, height=450, visible=False, **plotly)
         self.start_button.on_click(lambda event: self.start())
         self.cancel_button.on_click(lambda event: self.cancel())
         self.coverage_button.on_click(lambda event: self.check_coverage())
@@ -249,8 +251,9 @@ class ContourPanel(Viewer):
             self.projections.object = contour_plots.projections_figure(
                 points, radial, data.parameter_names, data.theta_mle, self.display_pairs())
         self.projections.visible = data.k >= 3
-        self.scatter.visible = self.residuals.visible = True
-        self.placeholder.visible = False
+        if self.placeholder in self.figures_area.objects:
+            self.figures_area.objects = [pn.Row(*self.pickers), self.scatter, self.projections,
+                                         self.residuals, self.coverage]
         self.residuals.object = contour_plots.residual_figure(data.residuals[shown], radial)
 
     def figures(self) -> dict[str, Any]:
@@ -339,5 +342,4 @@ class ContourPanel(Viewer):
             sizing_mode="stretch_width")
         return pn.Column(
             pn.Row(self.settings.roles_view(), run, sizing_mode="stretch_width"),
-            self.alert, results, pn.Row(*self.pickers), self.placeholder, self.scatter,
-            self.projections, self.residuals, self.coverage, sizing_mode="stretch_width")
+            self.alert, results, self.figures_area, sizing_mode="stretch_width")

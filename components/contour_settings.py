@@ -86,6 +86,9 @@ class ContourSettings(Viewer):
     step_size = param.Number(default=0.05, bounds=(1e-6, 10.0), label="Step size")
     seed = param.Integer(default=42, bounds=(0, None), label="Seed")
     workers = param.Integer(default=1, bounds=(1, 64), label="Worker processes")
+    active = param.Boolean(default=True, doc="""
+        Whether the settings are on screen; while they are not, a new model only marks the
+        roles table stale (it is refreshed when shown or when a run starts).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -100,11 +103,24 @@ class ContourSettings(Viewer):
                         "lower": NumberFormatter(format="0[.][0000]", nan_format="−∞"),
                         "upper": NumberFormatter(format="0[.][0000]", nan_format="+∞")},
             configuration={"columnDefaults": {"headerSort": False}})
-        self.state.param.watch(self._reset_roles, "revision")
+        self._stale = False
+        self.state.param.watch(self._model_changed, "revision")
         self._reset_roles()
 
-    def _reset_roles(self, *events: Any) -> None:
+    def _model_changed(self, *events: Any) -> None:
+        if self.active:
+            self._reset_roles()
+        else:
+            self._stale = True
+
+    @param.depends("active", watch=True)
+    def _shown(self) -> None:
+        if self.active and self._stale:
+            self._reset_roles()
+
+    def _reset_roles(self) -> None:
         """New model: default roles (kept when the parameters are the same)."""
+        self._stale = False
         frame = roles_frame(self.state.model, self.state.best)
         old = self.roles.value
         if isinstance(old, pd.DataFrame) and list(old.get("parameter", [])) == list(
@@ -119,13 +135,10 @@ class ContourSettings(Viewer):
 
     def arguments(self) -> dict[str, Any]:
         """``iter_contour`` keyword arguments (raises :class:`SettingsError`)."""
+        if self._stale:
+            self._reset_roles()
         return run_arguments(self.roles.value, confidence_level=self.confidence_level,
                              seed=self.seed, settings=self.finder_settings)
-
-    @property
-    def axes(self) -> list[str]:
-        frame = self.roles.value
-        return [p for p, r in zip(frame["parameter"], frame["role"], strict=True) if r == "axis"]
 
     def roles_view(self) -> pn.viewable.Viewable:
         return pn.Column(

@@ -74,7 +74,7 @@ class Learn(Viewer):
                                      max_width=900, plugins=[MATH_PLUGIN])
         self._stale = False
         self.state.param.watch(self._update, ["best", "confidence_level"])
-        self._update()
+        self._update()  # writes the text, or marks it stale when created off screen
 
     def _update(self, *events: Any) -> None:
         if not self.active:

@@ -14,7 +14,6 @@ import contourpy
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend's options)
 import numpy as np
-from holoviews import dim
 
 import model_core as mc
 
@@ -153,8 +152,8 @@ def arrow_field(grid: mc.GridResult, *, n_arrows: int = 15) -> hv.VectorField:
     data = (gx[ok], gy[ok], np.arctan2(dy, dx)[ok], np.hypot(dx, dy)[ok])
     return hv.VectorField(data, kdims=[px, py], vdims=["angle", "length"],
                           label="−∇NLL (ascent of log L)").opts(
-        magnitude=dim("length"), rescale_lengths=False, pivot="tail", color="white",
-        line_width=1.4, alpha=0.85)
+        magnitude="length", normalize_lengths=False, rescale_lengths=False, pivot="tail",
+        color="white", line_width=1.4, alpha=0.85)
 
 
 def format_interval(interval: tuple[float, float], grid: np.ndarray,

@@ -65,7 +65,10 @@ class ProfilePanel(Viewer):
         self.summary = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
                                              css_classes=["le-info"])
         self.state.param.watch(self._schedule, ["best", "confidence_level"])
-        self.update()
+        if self.active:
+            self.update()
+        else:
+            self._stale = True
 
     def _schedule(self, *events: Any) -> None:
         """Recompute on the next tick (once, however many edits arrive meanwhile)."""
