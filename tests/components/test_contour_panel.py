@@ -9,6 +9,8 @@ import io
 import json
 import threading
 import time
+import types
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -251,3 +253,51 @@ def test_factory_calls_the_finder_contract(workers):
     assert (executor is None) == (workers == 1)
     if executor is not None:
         assert executor._shutdown_thread  # shut down when the run ended
+
+
+class _SessionContext:
+    """Stands in for Bokeh's session context."""
+
+    request = types.SimpleNamespace(arguments={}, cookies={}, headers={})
+
+
+def test_closing_the_session_cancels_the_run():
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from components.jobs import BackgroundJob
+
+    context, doc = _SessionContext(), Document()
+    doc._session_context = weakref.ref(context)
+    state = linear_state(2)
+    with set_curdoc(doc):
+        panel = ContourPanel(state=state)
+    panel.job = BackgroundJob(min_interval=0.05, dispatch=lambda callback: callback())
+    stop = threading.Event()
+    factory, _, _ = ellipsoid_run(state, n_radial=100_000, per_batch=5, pause=0.01, stop=stop)
+    assert panel.start(factory=factory)
+    while panel.data.n_points == 0:
+        time.sleep(0.01)
+    for callback in doc.callbacks.session_destroyed_callbacks:
+        callback(context)  # what the server does when the tab has gone
+    assert panel.job.join(5)
+    stop.set()
+    assert panel.job.status == "cancelled"
+
+
+def test_two_sessions_run_at_once_without_mixing():
+    panels = []
+    for k in (2, 3):
+        state = linear_state(k)
+        panel = ContourPanel(state=state)
+        panel.job.min_interval = 0.05
+        factory, points, _ = ellipsoid_run(state, per_batch=5, pause=0.005)
+        panels.append((panel, factory, points))
+    for panel, factory, _ in panels:
+        assert panel.start(factory=factory)
+    for panel, _, points in panels:
+        assert panel.job.join(20)
+        while panel.job.running:
+            time.sleep(0.01)
+        np.testing.assert_array_equal(panel.data.points, points)
+        assert panel.job.status == "complete"

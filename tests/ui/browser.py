@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 __all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
-           "AppPage", "free_port"]
+           "JS_MAP_XRANGE", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -23,6 +23,21 @@ JS_MAP_SUM = """() => {
         let s = 0;
         for (const v of m.data_source.data.image[0]) if (Number.isFinite(v)) s += v;
         return s;
+      }
+    }
+  }
+  return null;
+}"""
+
+
+#: The map figure's x range as [start, end]; with an argument, sets it first (like a zoom).
+JS_MAP_XRANGE = """(value) => {
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      if (m.constructor.__name__ === 'Figure' && m.renderers.some(
+          r => r.glyph && r.glyph.constructor.__name__ === 'Image')) {
+        if (value) m.x_range.setv({start: value[0], end: value[1]});
+        return [m.x_range.start, m.x_range.end];
       }
     }
   }

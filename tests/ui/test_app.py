@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from .browser import JS_MAP_XRANGE
+
 pytestmark = pytest.mark.ui
 
 
@@ -28,15 +30,19 @@ def test_page_loads_with_map_and_profiles(open_page):
     assert app.console_errors == []
 
 
-def test_data_edit_changes_the_map(open_page):
+def test_data_edit_changes_the_map_and_keeps_the_zoom(open_page):
     app = open_page()
     before = app.map_sum()
+    zoom = [-4.5, -0.5]
+    assert app.page.evaluate(JS_MAP_XRANGE, zoom) == zoom  # the user zooms in
     app.edit_cell("data", "45")
     after = app.wait_map_change(before)
     assert after != before
+    assert app.page.evaluate(JS_MAP_XRANGE) == zoom  # updated in place: the zoom stays
     assert app.page.locator(".tabulator-cell[tabulator-field='data']").first.inner_text() == "45"
     assert app.page.locator(".le-error:visible").count() == 0
-    app.screenshot("map_after_edit.png")
+    app.page.evaluate(JS_MAP_XRANGE, [-10.4, 1.0])
+    app.screenshot("map.png")
     assert app.console_errors == []
 
 
