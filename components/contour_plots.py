@@ -18,9 +18,10 @@ __all__ = ["ORIGINS", "coverage_figure", "figures_html", "projections_figure",
 #: Point origin -> (legend label, colour).
 ORIGINS = {True: ("radial search", "#1f77b4"), False: ("constrained chains", "#ff7f0e")}
 BEST = dict(color="#e6194b", size=14, symbol="diamond", line=dict(color="white", width=1))
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10),
-               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0.0),
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=60, b=10),
+               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"),
                font=dict(size=12))
+_TITLE = dict(x=0.0, xanchor="left", y=0.98, yanchor="top")
 
 
 def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -49,7 +50,7 @@ def scatter_figure(points: np.ndarray, from_radial: np.ndarray, on_bound: np.nda
     if theta_mle is not None and len(theta_mle):
         fig.add_trace(_trace(np.asarray(theta_mle)[None], axes, name="best fit", marker=BEST))
     labels = [names[i] for i in axes]
-    layout = dict(_LAYOUT, title=dict(text=title, x=0.5), uirevision="contour-scatter")
+    layout = dict(_LAYOUT, title=dict(text=title, **_TITLE), uirevision="contour-scatter")
     if dims == 3:
         layout["scene"] = dict(xaxis_title=labels[0], yaxis_title=labels[1],
                                zaxis_title=labels[2], aspectmode="cube")
@@ -92,7 +93,7 @@ def projections_figure(points: np.ndarray, from_radial: np.ndarray, names: tuple
         fig.update_xaxes(title_text=names[i], row=row + 1, col=col + 1)
         fig.update_yaxes(title_text=names[j], row=row + 1, col=col + 1)
     fig.update_layout(**_LAYOUT, height=300 * rows, uirevision="contour-projections",
-                      title=dict(text="Pairwise projections", x=0.5))
+                      title=dict(text="Pairwise projections", **_TITLE))
     return fig
 
 
@@ -106,7 +107,7 @@ def residual_figure(residuals: np.ndarray, from_radial: np.ndarray) -> go.Figure
                                        nbinsx=40))
     largest = float(np.max(np.abs(residuals))) if len(residuals) else 0.0
     fig.update_layout(**_LAYOUT, barmode="overlay", uirevision="contour-residuals",
-                      title=dict(text=f"Residuals NLL − T (largest |r| = {largest:.2g})", x=0.5),
+                      title=dict(text=f"Residuals NLL − T (largest |r| = {largest:.2g})", **_TITLE),
                       xaxis_title="NLL − T", yaxis_title="points", height=300)
     return fig
 
@@ -124,7 +125,7 @@ def coverage_figure(reference: np.ndarray, covered: np.ndarray, points: np.ndarr
     fig.add_trace(_trace(points, axes, name="contour points",
                          marker=dict(color="#1f77b4", size=2, opacity=0.6)))
     layout = dict(_LAYOUT, uirevision="contour-coverage",
-                  title=dict(text="Coverage of the reference surface", x=0.5))
+                  title=dict(text="Coverage of the reference surface", **_TITLE))
     if len(axes) == 3:
         layout["scene"] = dict(xaxis_title=names[0], yaxis_title=names[1],
                                zaxis_title=names[2], aspectmode="cube")
