@@ -198,7 +198,7 @@ class ParametersTable(_Table):
                                "lower": NumberFormatter(format="0[.][000000]", nan_format="−∞"),
                                "upper": NumberFormatter(format="0[.][000000]", nan_format="+∞"),
                                "fixed": BooleanFormatter()},
-                   titles={"lower": "lower bound", "upper": "upper bound"})
+                   titles={"lower": "lower", "upper": "upper"})
 
     def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
         draft = self._draft

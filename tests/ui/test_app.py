@@ -74,6 +74,7 @@ def test_rejected_edits_keep_the_previous_model(open_page):
         assert "rejected" in app.text(".le-status"), name
         assert app.map_sum() == before, name
         if shot:
+            page.locator(".notyf__toast", has_text=message).first.wait_for()  # and a toast
             app.screenshot(shot)
         page.get_by_role("button", name="Revert to the model in use").click()
         alert.wait_for(state="hidden")
