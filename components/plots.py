@@ -76,7 +76,9 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
             nll_min, 0.5
     else:
         z, vdim, clim, offset, scale = _finite(dchi2), DCHI2, (0.0, top), 0.0, 1.0
-    image = hv.Image((grid.x_values, grid.y_values, z), kdims=[px, py], vdims=[vdim]).opts(
+    # float32 halves what goes to the browser; the colours cannot tell the difference
+    image = hv.Image((grid.x_values, grid.y_values, z.astype(np.float32)), kdims=[px, py],
+                     vdims=[vdim]).opts(
         cmap="viridis", clim=clim, colorbar=True, clipping_colors={"max": "#fde725",
                                                                    "NaN": "#d9d9d9"},
         tools=["hover"], colorbar_opts={"title": vdim.label})
