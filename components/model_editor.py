@@ -89,6 +89,7 @@ class ModelEditor(Viewer):
         self._json_view = pn.pane.JSON({}, depth=2, theme="light", visible=False,
                                        sizing_mode="stretch_width")
         self._layout = self._build_layout()
+        self._submitting = False
         self._wire()
         self._reset_from_state()
 
@@ -98,7 +99,7 @@ class ModelEditor(Viewer):
         self.name_input.param.watch(self._on_name, "value")
         self.kind.param.watch(self._on_kind, "value")
         self.upload.param.watch(self._on_upload, "value")
-        self.revert.on_click(lambda e: self._reset_from_state(clear_errors=True))
+        self.revert.on_click(self._on_revert)
         self.add_bin.on_click(lambda e: self.submit(spec_edit.add_bin(self.draft), "bins"))
         self.remove_bin.on_click(self._on_remove_bin)
         self.add_template.on_click(self._on_add_template)
@@ -108,8 +109,13 @@ class ModelEditor(Viewer):
         self.state.param.watch(self._on_state, "revision")
 
     def _on_state(self, event: param.parameterized.Event) -> None:
-        if not getattr(self, "_submitting", False):
+        if not self._submitting:
             self._reset_from_state(clear_errors=True)
+
+    def _on_revert(self, event: Any) -> None:
+        """Drop the rejected draft: the tables show the model in use again."""
+        self.state.error = None
+        self._reset_from_state(clear_errors=True)
 
     # ------------------------------------------------------------------ drafts
     def submit(self, draft: dict[str, Any], section: str) -> bool:

@@ -52,7 +52,8 @@ def test_bad_cell_shows_error_and_keeps_model(state, views, column, value, field
     assert state.best is best and view.grid is grid
     assert editor.revert.visible
     editor.revert.clicks += 1
-    assert not _visible_alerts(editor)
+    assert not _visible_alerts(editor) and state.error is None
+    assert "model in use" in editor.status.value
     assert editor.bins.table.value.loc[0, column] == pytest.approx(
         editor.bins.table.value.loc[0, column])  # the table shows the model in use again
     assert np.isfinite(editor.bins.table.value.loc[0, column])
