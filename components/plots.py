@@ -99,11 +99,13 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
         start_xy = end_xy = np.full((1, 2), np.nan)
         level_of = np.array(labels[:1])
     lines = hv.Segments((start_xy[:, 0], start_xy[:, 1], end_xy[:, 0], end_xy[:, 1], level_of),
-                        kdims=[px, py, f"{px}_end", f"{py}_end"], vdims=["level"]).opts(
+                        kdims=[px, py, f"{px}_end", f"{py}_end"], vdims=["level"],
+                        datatype=["dictionary"]).opts(
         color="level", cmap=dict(zip(labels, (lv.color for lv in levels), strict=True)),
         line_width=2.5, show_legend=True)
     layers = [image, lines]
-    best = hv.Points([best_xy], kdims=[px, py], label="best fit").opts(
+    best = hv.Points(np.array([best_xy], dtype=float), kdims=[px, py], label="best fit",
+                     datatype=["array"]).opts(
         marker="star", size=20, color="#e6194b", line_color="white", line_width=1.5)
     layers += [arrow_field(grid, n_arrows=n_arrows), best]
     return hv.Overlay(layers).opts(
@@ -152,8 +154,8 @@ def arrow_field(grid: mc.GridResult, *, n_arrows: int = 15) -> hv.VectorField:
         unit = on_plot / size[..., None]
     dx, dy = unit[..., 0] * length * span[0], unit[..., 1] * length * span[1]
     data = (gx[ok], gy[ok], np.arctan2(dy, dx)[ok], np.hypot(dx, dy)[ok])
-    return hv.VectorField(data, kdims=[px, py], vdims=["angle", "length"],
-                          label="−∇NLL (ascent of log L)").opts(
+    return hv.VectorField(np.column_stack(data), kdims=[px, py], vdims=["angle", "length"],
+                          label="−∇NLL (ascent of log L)", datatype=["array"]).opts(
         magnitude="length", normalize_lengths=False, rescale_lengths=False, pivot="tail",
         color="white", line_width=1.4, alpha=0.85)
 
