@@ -182,11 +182,11 @@ def profile_plot(profile: mc.ProfileResult, scan: mc.ProfileResult, *, level: fl
     profile interval shaded."""
     name = profile.parameter
     kdim = hv.Dimension(name)
-    prof = hv.Curve((profile.grid, _finite(profile.delta_chi2)), kdim, DCHI2,
-                    label="profile").opts(color="#1f77b4", line_width=2.5)
-    line = hv.Curve((scan.grid, _finite(scan.delta_chi2)), kdim, DCHI2,
-                    label="scan (others at best fit)").opts(color="#7f7f7f", line_dash="dashed",
-                                                            line_width=2)
+    prof = hv.Curve(np.column_stack([profile.grid, _finite(profile.delta_chi2)]), kdim, DCHI2,
+                    label="profile", datatype=["array"]).opts(color="#1f77b4", line_width=2.5)
+    line = hv.Curve(np.column_stack([scan.grid, _finite(scan.delta_chi2)]), kdim, DCHI2,
+                    label="scan (others at best fit)", datatype=["array"]).opts(
+        color="#7f7f7f", line_dash="dashed", line_width=2)
     threshold = hv.HLine(level, label=f"{100 * confidence_level:.4g}% CL").opts(
         color="#ff7f0e", line_width=1.5)
     lo, hi = profile.interval(confidence_level)
