@@ -165,10 +165,13 @@ class LikelihoodMap(Viewer):
                                enumerate(model.parameter_names)
                                if name not in (self.x_axis, self.y_axis))
         how = "fixed at" if self.others == "fixed" else "profiled; best fit"
-        failed = int((~grid.success).sum())
+        finite = np.isfinite(grid.nll)
+        failed = int((~grid.success & finite).sum())
         self.message = (f"others {how}: {fixed_text or '—'} · NLL<sub>min</sub> = {best.fun:.6g}"
                         f" · {n}×{n} grid, computed in {1e3 * elapsed:.0f} ms"
-                        + (f" · {failed} points did not converge" if failed else ""))
+                        + (f" · {failed} points did not converge" if failed else "")
+                        + (" · grey: some expected rate ≤ 0 (likelihood zero)"
+                           if not finite.all() else ""))
         self.info.value = self.message
         if new_range or new_frame or self.pane.object is None:
             self.frame += 1
