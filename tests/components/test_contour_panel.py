@@ -23,6 +23,9 @@ from components.contour_settings import SettingsError, run_arguments
 from components.state import SessionState
 from model_core.contour.results import ContourBatch
 
+#: Seconds before a test gives up waiting for a worker (a hang guard, not a speed claim).
+HANG = 120
+
 
 def linear_state(k):
     templates = {f"T{i}": [10.0 * (i == j) + 1.0 for j in range(k)] for i in range(k)}
@@ -80,7 +83,7 @@ def ellipsoid_run(state, *, n_radial=60, n_chain=90, per_batch=20, pause=0.0, st
     return factory, points, residuals
 
 
-def run_to_end(panel, factory, timeout=20.0):
+def run_to_end(panel, factory, timeout=HANG):
     assert panel.start(factory=factory)
     assert panel.job.join(timeout)
     deadline = time.monotonic() + timeout
@@ -194,7 +197,7 @@ def test_cancel_stops_and_reenables_start():
     while panel.data.n_points == 0:
         time.sleep(0.01)
     panel.cancel()
-    assert panel.job.join(5)
+    assert panel.job.join(HANG)
     while panel.job.running:
         time.sleep(0.01)
     assert panel.job.status == "cancelled" and "Cancelled" in panel.status
@@ -280,7 +283,7 @@ def test_closing_the_session_cancels_the_run():
         time.sleep(0.01)
     for callback in doc.callbacks.session_destroyed_callbacks:
         callback(context)  # what the server does when the tab has gone
-    assert panel.job.join(5)
+    assert panel.job.join(HANG)
     stop.set()
     assert panel.job.status == "cancelled"
 
@@ -296,7 +299,7 @@ def test_two_sessions_run_at_once_without_mixing():
     for panel, factory, _ in panels:
         assert panel.start(factory=factory)
     for panel, _, points in panels:
-        assert panel.job.join(20)
+        assert panel.job.join(HANG)
         while panel.job.running:
             time.sleep(0.01)
         np.testing.assert_array_equal(panel.data.points, points)

@@ -7,6 +7,9 @@ import pytest
 
 from components.jobs import BackgroundJob, JobBusy
 
+#: Seconds before a test gives up waiting for a worker (a hang guard, not a speed claim).
+HANG = 120
+
 
 class Recorder:
     def __init__(self):
@@ -38,7 +41,7 @@ def counting(n, pause=0.0, closed=None):
 def test_all_items_arrive_in_order():
     job, rec = BackgroundJob(min_interval=0.0), Recorder()
     job.start(counting(200), rec.items, rec.finished)
-    assert rec.done.wait(10) and job.join(5)
+    assert rec.done.wait(HANG) and job.join(HANG)
     assert [i for _, batch in rec.pushes for i in batch] == list(range(200))
     assert rec.status == "complete" and job.status == "complete" and not job.running
 
@@ -46,7 +49,7 @@ def test_all_items_arrive_in_order():
 def test_pushes_are_throttled():
     job, rec = BackgroundJob(min_interval=0.2), Recorder()
     job.start(counting(60, pause=0.01), rec.items, rec.finished)  # ~0.6 s of items
-    assert rec.done.wait(10)
+    assert rec.done.wait(HANG)
     times = [t for t, _ in rec.pushes]
     assert [i for _, batch in rec.pushes for i in batch] == list(range(60))
     assert len(times) >= 2  # streamed, not all at the end
@@ -61,11 +64,11 @@ def test_cancel_stops_the_generator():
     while not rec.pushes:
         time.sleep(0.01)
     job.cancel()
-    assert rec.done.wait(5) and closed.is_set()
+    assert rec.done.wait(HANG) and closed.is_set()
     assert rec.status == "cancelled" and job.status == "cancelled"
     delivered = [i for _, batch in rec.pushes for i in batch]
     assert delivered == list(range(len(delivered))) and len(delivered) < 10_000
-    assert job.join(5)
+    assert job.join(HANG)
 
 
 def test_factory_sees_the_cancel_event():
@@ -82,7 +85,7 @@ def test_factory_sees_the_cancel_event():
     while not rec.pushes:
         time.sleep(0.01)
     job.cancel()
-    assert rec.done.wait(5) and seen[0] is job._cancel
+    assert rec.done.wait(HANG) and seen[0] is job._cancel
 
 
 def test_second_start_is_refused_while_running():
@@ -91,10 +94,10 @@ def test_second_start_is_refused_while_running():
     with pytest.raises(JobBusy, match="already in progress"):
         job.start(counting(1), rec.items)
     job.cancel()
-    assert rec.done.wait(5) and job.join(5)
+    assert rec.done.wait(HANG) and job.join(HANG)
     rec2 = Recorder()
     job.start(counting(3), rec2.items, rec2.finished)  # free again
-    assert rec2.done.wait(5) and rec2.status == "complete"
+    assert rec2.done.wait(HANG) and rec2.status == "complete"
 
 
 def test_failure_is_reported():
@@ -104,7 +107,7 @@ def test_failure_is_reported():
 
     job, rec = BackgroundJob(min_interval=0.0), Recorder()
     job.start(factory, rec.items, rec.finished)
-    assert rec.done.wait(5)
+    assert rec.done.wait(HANG)
     assert rec.status == "failed" and isinstance(rec.error, ValueError)
     assert "n_radial" in job.message
     assert [i for _, batch in rec.pushes for i in batch] == [1]
@@ -115,5 +118,5 @@ def test_dispatch_is_used_for_every_update():
     job = BackgroundJob(min_interval=0.0, dispatch=lambda cb: (calls.append(cb), cb()))
     rec = Recorder()
     job.start(counting(5), rec.items, rec.finished)
-    assert rec.done.wait(5)
+    assert rec.done.wait(HANG)
     assert len(calls) == len(rec.pushes) + 1  # the pushes, then the end
