@@ -16,8 +16,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import model_core as mc  # noqa: E402
 from _timing import median_time, report  # noqa: E402
+
+import model_core as mc  # noqa: E402
 from model_core.examples import load_example  # noqa: E402
 
 

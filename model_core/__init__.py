@@ -21,11 +21,12 @@ from .profile import profile
 from .results import FitResult, GridResult, ProfileResult
 from .spec import ModelSpec, load_spec
 from .stats import cl_to_sigma, delta_chi2, nll_threshold, sigma_to_cl
+from .workspace import WorkspaceSpec, load_workspace, to_workspace
 
 __all__ = [
     "ExpressionError", "FitFailed", "FitResult", "GridResult", "Model", "ModelCoreError",
     "ModelCoreWarning", "ModelSpec", "ProfileResult", "SpecError", "build_model",
     "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",
     "numerical_gradient", "numerical_hessian", "numerical_hessian_diag", "profile",
-    "region_extent", "sigma_to_cl",
+    "region_extent", "sigma_to_cl", "WorkspaceSpec", "load_workspace", "to_workspace",
 ]

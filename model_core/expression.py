@@ -74,7 +74,7 @@ class SignalExpression:
     def compile(
         self, templates: Mapping[str, np.ndarray], parameters: Sequence[str]
     ) -> Callable[[np.ndarray], np.ndarray]:
-        """Build ``signal(P) -> (..., n_bins)`` for shape parameters ``P`` of shape ``(..., len(parameters))``.
+        """Build ``signal(P) -> (..., n_bins)`` for shape parameters ``P (..., n_params)``.
 
         The result is autograd-differentiable and broadcasts over leading axes.
         """

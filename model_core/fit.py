@@ -185,7 +185,7 @@ def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: 
 
 def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Direction and value of the most negative curvature among coordinates not pinned at a bound."""
+    """Direction and value of the most negative curvature (coordinates pinned at a bound aside)."""
     lo, hi = reduced.bounds[:, 0], reduced.bounds[:, 1]
     pinned = ((z <= lo) & (grad > 0)) | ((z >= hi) & (grad < 0))
     hess = reduced.hessian(z)

@@ -22,7 +22,8 @@ import numpy as np
 from .exceptions import SpecError
 from .expression import FUNCTIONS, SignalExpression, parse_expression
 
-__all__ = ["KINDS", "ModelSpec", "ParameterSpec", "load_spec", "parameter_layout"]
+__all__ = ["KINDS", "ModelSpec", "ParameterSpec", "load_spec", "parameter_layout",
+           "parameter_overrides", "read_json"]
 
 #: Likelihood kinds built into the core, with the background fields each needs.
 KINDS: Mapping[str, str] = {
@@ -160,25 +161,40 @@ def parameter_layout(spec: ModelSpec) -> tuple[tuple[str, ...], np.ndarray, np.n
     return names, init, bounds, fixed
 
 
-def load_spec(source: ModelSpec | Mapping[str, Any] | str | Path) -> ModelSpec:
+def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> ModelSpec | Any:
     """Load and validate a model spec from a dict, a JSON file path or JSON text.
+
+    HistFactory workspaces are recognised too: a raw pyhf workspace (it has
+    ``"channels"``), a wrapper with ``"kind": "histfactory"``, or a
+    :class:`~model_core.workspace.WorkspaceSpec`; they are loaded by
+    :func:`~model_core.workspace.load_workspace` (with the file's folder as
+    ``base_dir``) and returned as a ``WorkspaceSpec``.
 
     Raises
     ------
     SpecError
         Naming the field, the offending value and the fix.
     """
-    if isinstance(source, ModelSpec):
+    from .workspace.spec import WorkspaceSpec, is_workspace, load_workspace
+
+    if isinstance(source, (ModelSpec, WorkspaceSpec)):
         return source
+    base_dir = name = None
     if isinstance(source, (str, Path)):
-        source = _read_json(source)
+        if not (isinstance(source, str) and source.lstrip().startswith("{")):
+            base_dir, name = Path(source).resolve().parent, Path(source).stem
+        source = read_json(source)
     if not isinstance(source, Mapping):
         raise SpecError("spec", "a model spec must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
+    if is_workspace(source):
+        # the file name names a workspace only when the JSON does not
+        return load_workspace(source, base_dir=base_dir, name=None if source.get("name") else name)
     return _validate(source)
 
 
-def _read_json(source: str | Path) -> Any:
+def read_json(source: str | Path, field: str = "spec") -> Any:
+    """Parse JSON text (starting with ``{``) or a JSON file; errors name ``field``."""
     text_given = isinstance(source, str) and source.lstrip().startswith("{")
     origin = "JSON text" if text_given else str(source)
     if text_given:
@@ -186,13 +202,20 @@ def _read_json(source: str | Path) -> Any:
     else:
         path = Path(source)
         if not path.is_file():
-            raise SpecError("spec", "no such file", str(path), "check the path")
-        text = path.read_text(encoding="utf-8")
+            raise SpecError(field, "no such file", str(path), "check the path")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SpecError(field, "the file is not UTF-8 text (is it a JSON file?)", str(path),
+                            "save it as UTF-8 JSON") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError("spec", f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}", fix="correct the JSON syntax there") from None
+        ends_early = exc.pos >= len(text.rstrip())
+        raise SpecError(field, f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
+                        f"column {exc.colno}" + (" (the text ends early: truncated?)"
+                                                 if ends_early else ""),
+                        fix="correct the JSON syntax there, or save the file again") from None
 
 
 def _validate(raw: Mapping[str, Any]) -> ModelSpec:
@@ -225,7 +248,8 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
     else:
         covariance = _covariance(raw[needed], n)
     poi = raw.get("poi", "mu")
-    if not isinstance(poi, str) or not _IDENT.match(poi) or poi in FUNCTIONS or _NUISANCE.match(poi):
+    if (not isinstance(poi, str) or not _IDENT.match(poi) or poi in FUNCTIONS
+            or _NUISANCE.match(poi)):
         raise SpecError("poi", "not a valid parameter name", poi, "use a name like mu")
     templates, expression = _signal(raw.get("signal"), n, poi)
     name = raw.get("name", "Untitled model")
@@ -245,7 +269,11 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
 def _number(value: Any, where: str, *, nonnegative: bool = False, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise SpecError(where, "not a number", value, "enter a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SpecError(where, "the number is too large", f"{str(value)[:20]}...",
+                        "enter a smaller value") from None
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
         raise SpecError(where, "not a finite number", value, "enter a finite number")
     if nonnegative and number < 0:
@@ -334,7 +362,7 @@ def _signal(signal: Any, n: int, poi: str) -> tuple[dict[str, tuple[float, ...]]
         raise SpecError("signal.templates", "at least one template is required", templates,
                         'add e.g. "templates": {"A": [12.0, 15.0]}')
     out: dict[str, tuple[float, ...]] = {}
-    for key, values in templates.items():
+    for key in templates:
         where = f"signal.templates.{key}"
         if not isinstance(key, str) or not _IDENT.match(key):
             raise SpecError(where, "template names must be identifiers", key,
@@ -364,44 +392,54 @@ def _signal(signal: Any, n: int, poi: str) -> tuple[dict[str, tuple[float, ...]]
 
 
 def _parameters(raw: Any, spec: ModelSpec) -> dict[str, ParameterSpec]:
+    names = spec.parameter_names
+    defaults = {n: 0.0 if _NUISANCE.match(n) else 1.0 for n in names}
+    return parameter_overrides(raw, defaults)
+
+
+def parameter_overrides(raw: Any, default_inits: Mapping[str, float],
+                        where: str = "parameters") -> dict[str, ParameterSpec]:
+    """Validate ``{"name": {"init": ..., "bounds": [lo, hi], "fixed": ...}}`` overrides.
+
+    ``default_inits`` maps every known parameter to its default initial value
+    (used to check that the initial value lies inside overridden bounds).
+    """
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise SpecError("parameters", "must be an object keyed by parameter name", raw,
+        raise SpecError(where, "must be an object keyed by parameter name", raw,
                         'write {"mu": {"bounds": [0, 10]}}')
-    names = spec.parameter_names
     out = {}
     for name, entry in raw.items():
-        where = f"parameters.{name}"
-        if name not in names:
-            raise SpecError(where, "unknown parameter", name,
-                            "use one of " + ", ".join(names))
+        at = f"{where}.{name}"
+        if name not in default_inits:
+            raise SpecError(at, "unknown parameter", name,
+                            "use one of " + ", ".join(default_inits))
         if not isinstance(entry, Mapping):
-            raise SpecError(where, "must be an object", entry, 'write {"init": 1.0}')
+            raise SpecError(at, "must be an object", entry, 'write {"init": 1.0}')
         extra = sorted(set(entry) - {"init", "bounds", "fixed"})
         if extra:
-            raise SpecError(f"{where}.{extra[0]}", "unknown field", entry[extra[0]],
+            raise SpecError(f"{at}.{extra[0]}", "unknown field", entry[extra[0]],
                             "use init, bounds and fixed")
-        init = None if entry.get("init") is None else _number(entry["init"], f"{where}.init")
+        init = None if entry.get("init") is None else _number(entry["init"], f"{at}.init")
         bounds = None
         if entry.get("bounds") is not None:
             b = entry["bounds"]
             if not isinstance(b, Sequence) or isinstance(b, str) or len(b) != 2:
-                raise SpecError(f"{where}.bounds", "must be [low, high]", b,
+                raise SpecError(f"{at}.bounds", "must be [low, high]", b,
                                 "write [low, high], with null for no limit")
-            lo = -math.inf if b[0] is None else _number(b[0], f"{where}.bounds[0]", allow_inf=True)
-            hi = math.inf if b[1] is None else _number(b[1], f"{where}.bounds[1]", allow_inf=True)
+            lo = -math.inf if b[0] is None else _number(b[0], f"{at}.bounds[0]", allow_inf=True)
+            hi = math.inf if b[1] is None else _number(b[1], f"{at}.bounds[1]", allow_inf=True)
             if not lo < hi:
-                raise SpecError(f"{where}.bounds", "the lower bound must be below the upper bound",
+                raise SpecError(f"{at}.bounds", "the lower bound must be below the upper bound",
                                 b, "swap them or widen the range")
             bounds = (lo, hi)
         fixed = entry.get("fixed", False)
         if not isinstance(fixed, bool):
-            raise SpecError(f"{where}.fixed", "must be true or false", fixed, "write true or false")
-        default_init = 0.0 if _NUISANCE.match(name) else 1.0
-        value = default_init if init is None else init
+            raise SpecError(f"{at}.fixed", "must be true or false", fixed, "write true or false")
+        value = default_inits[name] if init is None else init
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
-            raise SpecError(f"{where}.init", f"initial value {value:g} lies outside the bounds "
+            raise SpecError(f"{at}.init", f"initial value {value:g} lies outside the bounds "
                             f"[{bounds[0]:g}, {bounds[1]:g}]", value,
                             "move init inside the bounds or widen them")
         out[name] = ParameterSpec(init=init, bounds=bounds, fixed=fixed)

@@ -89,7 +89,8 @@ def build_counting_model(spec: ModelSpec) -> Model:
             return mean_rates(X) + sigma * X[..., start:]
 
         def nll(X: np.ndarray) -> np.ndarray:
-            return poisson_nll(expected(X), data, log_factorials) + gaussian_nll(X[..., start:], inverse, logdet)
+            return (poisson_nll(expected(X), data, log_factorials)
+                    + gaussian_nll(X[..., start:], inverse, logdet))
 
     return Model(nll, names, init, bounds, fixed=fixed, poi_index=0, expected_fn=expected,
                  name=spec.name, spec=spec)

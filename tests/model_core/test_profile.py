@@ -41,7 +41,7 @@ def test_profile_equals_refit_with_parameter_fixed(two_bin):
 
 
 def test_interval_of_an_exactly_quadratic_profile():
-    """A linear-signal Gaussian: the profile is a parabola, the interval is mu_hat +- sqrt(D) sigma."""
+    """Linear-signal Gaussian: a parabolic profile, the interval is mu_hat +- sqrt(D) sigma."""
     model = mc.build_model({
         "kind": "multivariate_normal", "data": [12.0, 9.0], "background": [10.0, 8.0],
         "covariance": [[4.0, 1.0], [1.0, 9.0]], "signal": {"templates": {"S": [2.0, 1.0]}}})
