@@ -1,5 +1,7 @@
 """Profiles: the core's curves, intervals against closed forms, recomputed after edits."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,28 @@ def test_open_interval_is_explained(state):
     text = panel._panes["c0"][1].value
     # the seed model's valley: the c0 profile stays flat up to the c0 bound at 1
     assert "1 (bound)" in text
+
+
+def _wait(job, hang=120.0):
+    """Until the job and its final delivery are done (a hang guard, not a speed claim)."""
+    assert job.join(hang)
+    deadline = time.monotonic() + hang
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not job.running
+
+
+def test_background_updates_stream_and_supersede(state):
+    panel = ProfilePanel(state=state, background=True)
+    _wait(panel._job)
+    first = {k: v.profile.nll.copy() for k, v in panel.results.items()}
+    assert list(first) == ["c0", "c1", "c2"]
+    draft = state.spec_dict
+    draft["data"] = [40.0, 20.0]
+    assert state.propose(draft) is None  # starts a run
+    state.confidence_level = 0.9  # supersedes it
+    _wait(panel._job)
+    result = panel.results["c2"]
+    assert result.confidence_level == 0.9
+    reference = mc.profile(state.model, "c2", result.profile.grid, best=state.best)
+    np.testing.assert_allclose(result.profile.nll, reference.nll, rtol=1e-9)
