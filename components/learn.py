@@ -43,6 +43,13 @@ $$-\log L(\mu, c) = \tfrac12 r^{\mathsf T}\Sigma^{-1} r + \tfrac12\log\det(2\pi\
 \qquad r = n - \mu S(c) - b$$
 
 The counts are treated as Gaussian with covariance $\Sigma$ (no nuisance parameters).""",
+    "histfactory": r"""
+$$-\log L(\eta, \chi) = -\sum_{c,b} \log \mathrm{Pois}\big(n_{cb} \,\big|\,
+\nu_{cb}(\eta, \chi)\big) - \sum_j \log p_j(a_j \,|\, \chi_j)$$
+
+a HistFactory workspace: every channel $c$ and bin $b$ expects $\nu_{cb}$ events, the
+samples' yields scaled by the free factors $\eta$ (such as the signal strength) and shifted
+by the nuisance parameters $\chi$, each tied to its auxiliary measurement $a_j$.""",
 }
 
 
@@ -101,12 +108,13 @@ class Learn(Viewer):
         block = best.hess[np.ix_(idx, idx)] if idx else np.zeros((0, 0))
         eig = np.linalg.eigvalsh(block) if idx else np.zeros(0)
         eig_text = ", ".join(f"{v:.3g}" for v in eig) or "—"
+        free_text = ", ".join(f"`{n}`" for n in free) or "—"
         grad = model.value_and_grad(model.init)[1]
-        grad_text = ", ".join(f"{n}: {g:+.3g}" for n, g in zip(model.parameter_names, grad,
+        grad_text = ", ".join(f"`{n}`: {g:+.3g}" for n, g in zip(model.parameter_names, grad,
                                                                strict=True))
         flat = ""
         if len(best.flat_directions):
-            direction = ", ".join(f"{n} {v:+.2f}" for n, v in zip(
+            direction = ", ".join(f"`{n}` {v:+.2f}" for n, v in zip(
                 model.parameter_names, best.flat_directions[0], strict=True) if abs(v) > 1e-3)
             flat = (f"\n\n**This model has a flat direction** ({direction}): one Hessian "
                     "eigenvalue is zero, so the quadratic picture gives an infinitely long "
@@ -119,7 +127,7 @@ The current model, **{spec.name}**, is a `{spec.kind}` likelihood:
 
 Everything on screen is the negative log-likelihood (NLL). Its smallest value here is
 $\mathrm{{NLL}}_\min = {best.fun:.6g}$, at the best fit
-({", ".join(f"{n} = {v:.4g}" for n, v in best.values.items())}).
+({", ".join(f"`{n}` = {v:.4g}" for n, v in best.values.items())}).
 
 ### The gradient
 The arrows on the **map** show the direction of steepest ascent of $\log L$:
@@ -155,7 +163,7 @@ Near the best fit $\mathrm{{NLL}} \approx \mathrm{{NLL}}_\min + \tfrac12\,\delta
 H\,\delta$ with $\delta = \theta - \hat\theta$. Writing $H = L L^{{\mathsf T}}$ (Cholesky) and
 $\varphi = L^{{\mathsf T}}\delta$ turns this into $\mathrm{{NLL}}_\min + \tfrac12|\varphi|^2$: in
 whitened coordinates the confidence region is roughly a sphere of radius $\sqrt{{\Delta_k}}$,
-whatever the correlations. Here the Hessian over the free parameters ({", ".join(free) or "—"})
+whatever the correlations. Here the Hessian over the free parameters ({free_text})
 has eigenvalues {eig_text}; their spread is how elongated the region is.{flat}
 
 ### How the contour finder works

@@ -150,6 +150,8 @@ class ModelEditor(Viewer):
         counting = is_counting(spec) and draft.get("kind") in KINDS
         for section in self._counting_sections:
             section.visible = counting
+        self.kind.visible = counting
+        self._matrix_card.visible = counting and draft.get("covariance") is not None
         self._json_view.visible = not counting
         self._set_quietly(self.name_input, draft.get("name", ""))
         if not counting:
@@ -160,7 +162,6 @@ class ModelEditor(Viewer):
         self.bins.refresh(draft)
         self.matrix.mode = self.covariance_mode
         self.matrix.refresh(draft)
-        self._matrix_card.visible = draft.get("covariance") is not None
         templates = list(draft["signal"]["templates"])
         self.remove_template.options = templates
         self._set_quietly(self.expression, draft["signal"].get("expression", ""))

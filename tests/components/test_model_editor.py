@@ -164,3 +164,15 @@ def test_preset(state, views):
     assert editor.preset.value == "(current)"
     assert not editor._matrix_card.visible
     assert (view.x_axis, view.y_axis) == ("mu", "theta_0")
+
+
+def test_workspace_spec_shows_json_not_tables(state, views):
+    editor, view = views
+    editor.preset.value = "pyhf_two_bin_shapesys"
+    assert state.spec.kind == "histfactory"
+    assert editor._json_view.visible and editor._json_view.object["kind"] == "histfactory"
+    assert not editor.kind.visible and not editor._matrix_card.visible
+    assert not any(card.visible for card in editor._counting_sections)
+    assert view.grid is not None  # the map works for any model
+    editor.preset.value = "three_shapes"
+    assert editor.kind.visible and editor._matrix_card.visible and not editor._json_view.visible
