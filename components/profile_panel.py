@@ -127,7 +127,7 @@ class ProfilePanel(Viewer):
             if generation == self._generation and status == "complete":
                 self._publish({**self.results, **gathered}, time.perf_counter() - start)
 
-        self._job = BackgroundJob(min_interval=0.25)
+        self._job = BackgroundJob()
         self._job.start(lambda cancel: self._compute(model, best, cl), receive, finished)
 
     def _compute(self, model: mc.Model, best: mc.FitResult, cl: float
