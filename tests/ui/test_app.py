@@ -25,6 +25,9 @@ def test_page_loads_with_map_and_profiles(open_page):
     assert [t.split(" ∈")[0] for t in texts] == ["c0", "c1", "c2"]
     assert "(bound)" in texts[0]  # the flat valley reaches the c0 bound
     app.screenshot("profiles.png")
+    app.tab("Contour finder")
+    page.locator(".tabulator-cell[tabulator-field='role']").first.wait_for()
+    page.locator(".le-placeholder").first.wait_for()
     app.tab("Learn")
     page.locator(".le-learn mjx-container, .le-learn svg").first.wait_for()
     assert app.console_errors == []
