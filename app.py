@@ -1,40 +1,118 @@
-"""Likelihood Explorer: the served page (minimal until the full app lands)."""
+"""Likelihood Explorer: the served page.
+
+``python app.py --port 5006`` (what ``scripts/run-app`` runs) and
+``panel serve app.py`` both serve it.  Each browser session gets its own
+:class:`App` from :func:`create_app`: its own state, views and background
+worker.  Nothing with UI state lives at module level.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+from pathlib import Path
+from typing import Any
 
 import panel as pn
+import param
+from panel.viewable import Viewer
 
-import model_core as mc
-from model_core.examples import load_example
+from components.contour_panel import ContourPanel
+from components.learn import Learn
+from components.likelihood_map import LikelihoodMap
+from components.model_editor import ModelEditor
+from components.profile_panel import ProfilePanel
+from components.state import SessionState
+
+__all__ = ["App", "create_app", "main", "serve"]
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+TITLE = "Likelihood Explorer"
+#: A closed tab's session (and its worker) ends this long after the browser leaves.
+SESSION_LIFETIME_MS = 5000
+SESSION_CHECK_MS = 1000
+
+pn.extension("tabulator", "plotly", notifications=True, raw_css=[
+    (ASSETS / "style.css").read_text(encoding="utf-8")], disconnect_notification=(
+        "Connection to the server was lost: reload the page to start a new session."))
 
 
-def create_app() -> pn.viewable.Viewable:
-    """One page per session: the default model and its best fit."""
-    spec = load_example()
-    model = mc.build_model(spec)
-    best = mc.fit(model)
-    rows = "\n".join(f"| {n} | {v:.6g} |" for n, v in best.values.items())
-    return pn.template.BootstrapTemplate(
-        title="Likelihood Explorer",
-        main=[pn.pane.Markdown(f"## {spec.name}\n\n{spec.description}\n\n"
-                               f"| parameter | best fit |\n|---|---|\n{rows}\n\n"
-                               f"NLL at the best fit: {best.fun:.10g}")],
-    )
+def _logo_uri() -> str:
+    data = base64.b64encode((ASSETS / "logo.svg").read_bytes()).decode("ascii")
+    return f"data:image/svg+xml;base64,{data}"
 
 
-def main() -> None:
+class App(Viewer):
+    """The whole page for one session: editor in the sidebar, views in tabs."""
+
+    state = param.ClassSelector(class_=SessionState)
+
+    def __init__(self, **params: Any) -> None:
+        if "state" not in params:
+            params["state"] = SessionState()
+        super().__init__(**params)
+        self.editor = ModelEditor(state=self.state)
+        self.map = LikelihoodMap(state=self.state)
+        # the other tabs start off screen: they compute when first shown
+        self.profiles = ProfilePanel(state=self.state, active=False)
+        self.contour = ContourPanel(state=self.state)
+        self.contour.settings.active = False
+        self.learn = Learn(state=self.state, active=False)
+        self.level = pn.widgets.FloatSlider.from_param(
+            self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
+            label="Confidence level", width=220, format="0.0[00]")
+        self.tabs = pn.Tabs(
+            ("Likelihood map", pn.Column(self.map, sizing_mode="stretch_width")),
+            ("Profiles", pn.Column(self.profiles, sizing_mode="stretch_width")),
+            ("Contour finder", pn.Column(self.contour, sizing_mode="stretch_width")),
+            ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
+            dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
+        # views off screen skip their updates until shown (the map is never held back)
+        self.tabs.param.watch(self._tab_changed, "active")
+        self._tab_changed()
+
+    def _tab_changed(self, *events: Any) -> None:
+        self.profiles.active = self.tabs.active == 1
+        self.contour.settings.active = self.tabs.active == 2
+        self.learn.active = self.tabs.active == 3
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page: the editor in the sidebar, the views in the main area."""
+        logo = _logo_uri()
+        return pn.template.BootstrapTemplate(
+            title=TITLE, logo=logo, sidebar=[self.editor], main=[self],
+            sidebar_width=440, header_background="#17324d", collapsed_sidebar=False)
+
+
+def create_app() -> pn.template.BootstrapTemplate:
+    """A new page, with its own state and worker (one call per browser session)."""
+    return App().template()
+
+
+def serve(port: int, *, address: str = "127.0.0.1", **kwargs: Any) -> Any:
+    """Serve :func:`create_app` (closed sessions end within a few seconds)."""
+    options = dict(address=address, port=port, show=False, title=TITLE,
+                   static_dirs={"assets": str(ASSETS)},
+                   unused_session_lifetime=SESSION_LIFETIME_MS,
+                   check_unused_sessions=SESSION_CHECK_MS,
+                   websocket_origin=[f"{address}:{port}", f"localhost:{port}"])
+    options.update(kwargs)
+    return pn.serve(create_app, **options)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve Likelihood Explorer.")
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5006)
-    args = parser.parse_args()
-    pn.serve(create_app, address=args.address, port=args.port, show=False,
-             title="Likelihood Explorer")
+    args = parser.parse_args(argv)
+    serve(args.port, address=args.address)
 
 
 if pn.state.served:
-    create_app().servable()
+    create_app().servable(title=TITLE)
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ from .contour import (
     save_contour,
 )
 from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWarning, SpecError
+from .extent import region_extent
 from .fit import fit
 from .grid import nll_grid
 from .model import Model
@@ -41,5 +42,5 @@ __all__ = [
     "ModelCoreWarning", "ModelSpec", "ProfileResult", "SpecError", "build_model",
     "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",
     "numerical_gradient", "numerical_hessian", "numerical_hessian_diag", "profile",
-    "sigma_to_cl", "WorkspaceSpec", "load_workspace", "to_workspace",
+    "region_extent", "sigma_to_cl", "WorkspaceSpec", "load_workspace", "to_workspace",
 ]

@@ -1,0 +1,132 @@
+"""Speed of the app in a real browser (issue 3): medians of several runs.
+
+Run: ``python benchmarks/bench_ui.py`` (options: ``--repeat N``, ``--only NAME``).
+The app is served in-process on a free loopback port and driven by Debian's
+chromium through Playwright.  Times are taken inside the page
+(``performance.now()``), from the user's action to the frame after the
+update arrived:
+
+* page load to first plot: navigation start to the first frame with the map's image;
+* data edit to updated map: the Enter key that commits a new data value in the bins
+  table to the frame after the map's image data changed (target < 300 ms).
+
+Each measurement is a function ``(context, url, repeat) -> list of seconds`` in
+``MEASUREMENTS``; the contour runner's ones (Start to first points, click latency
+while streaming) join them there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import report  # noqa: E402
+
+from tests.ui.browser import (  # noqa: E402
+    ARGS,
+    CHROMIUM,
+    JS_MAP_SUM,
+    VIEWPORT,
+    WEBSOCKET_OPEN,
+    AppPage,
+    free_port,
+)
+
+#: Records when Enter is pressed anywhere (capture phase, shadow roots included) and, once
+#: armed with the current map sum, the first frame after the map's data changed.
+JS_INSTRUMENT = """() => {
+  window.__enter = null; window.__changed = null;
+  document.addEventListener('keydown', e => {
+    if (e.key === 'Enter') window.__enter = performance.now();
+  }, true);
+  window.__arm = (old) => {
+    window.__changed = null;
+    const check = () => {
+      const s = (MAP_SUM)();
+      if (s !== null && s !== old) requestAnimationFrame(() => {
+        window.__changed = performance.now(); });
+      else requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  };
+}""".replace("MAP_SUM", JS_MAP_SUM)
+
+JS_FIRST_PLOT = "() => ((MAP_SUM)() !== null) ? performance.now() : null".replace(
+    "MAP_SUM", JS_MAP_SUM)
+
+
+def measure_load(context, url: str, repeat: int) -> list[float]:
+    """Navigation start to the first animation frame showing the map."""
+    times = []
+    for _ in range(repeat):
+        page = context.new_page()
+        page.goto(url, wait_until="commit")
+        handle = page.wait_for_function(JS_FIRST_PLOT, polling="raf", timeout=120_000)
+        times.append(handle.json_value() / 1e3)
+        page.close()
+    return times
+
+
+def measure_edit(context, url: str, repeat: int) -> list[float]:
+    """Enter on a new data value to the frame after the map's data changed."""
+    app = AppPage(context.new_page())
+    with app.page.expect_console_message(lambda m: WEBSOCKET_OPEN in m.text, timeout=120_000):
+        app.page.goto(url)
+    app.page.wait_for_function(JS_FIRST_PLOT, polling="raf", timeout=120_000)
+    app.page.evaluate(JS_INSTRUMENT)
+    times = []
+    for n in range(repeat + 1):  # the first edit warms up
+        app.page.evaluate("(old) => window.__arm(old)", app.map_sum())
+        app.edit_cell("data", str(37 + n % 5 + (n // 5) * 0.5))
+        app.page.wait_for_function("() => window.__changed !== null", timeout=60_000)
+        elapsed = app.page.evaluate("() => window.__changed - window.__enter") / 1e3
+        if n:
+            times.append(elapsed)
+    app.page.close()
+    return times
+
+
+#: name -> (measurement, target in seconds or None)
+MEASUREMENTS: dict[str, tuple[Callable[..., list[float]], float | None]] = {
+    "page load to first plot": (measure_load, None),
+    "data edit to updated map": (measure_edit, 0.300),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--only", choices=list(MEASUREMENTS), action="append")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    import app
+
+    port = free_port()
+    server = app.serve(port, threaded=True, start=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            context = browser.new_context(viewport=VIEWPORT)
+            measure_load(context, url, 1)  # the server's first session imports and warms up
+            for name in args.only or MEASUREMENTS:
+                measure, target = MEASUREMENTS[name]
+                times = measure(context, url, args.repeat)
+                report(f"{name} (median of {len(times)})", statistics.median(times), target)
+                print(f"    runs: {', '.join(f'{1e3 * t:.0f}' for t in times)} ms", flush=True)
+            browser.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

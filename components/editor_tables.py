@@ -1,0 +1,207 @@
+"""The model editor's tables: bins, covariance matrix and parameters.
+
+Each table shows part of the editor's draft and turns a user's edit into a new
+draft, which it hands to ``submit`` (the editor then asks the session state to
+validate and use it).  Edits are read in a watcher on the Tabulator's
+``value`` (Panel 1.9's ``on_edit`` is racy), by comparing with the frame shown
+last; frames are only re-sent to the browser when their content changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models.widgets.tables import BooleanFormatter, NumberFormatter
+from panel.viewable import Viewer
+
+from . import spec_edit
+from .spec_edit import TEMPLATE_PREFIX
+
+__all__ = ["BinsTable", "CovarianceTable", "ParametersTable", "changed_cells"]
+
+Submit = Callable[[dict[str, Any], str], None]
+_NUMBER = NumberFormatter(format="0[.][000000]", nan_format="NaN")
+
+
+def changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> list[tuple[int, int]]:
+    """``(row, column)`` positions whose values differ (NaN equals NaN)."""
+    if old.shape != new.shape:
+        return []
+    a, b = old.to_numpy(dtype=object), new.to_numpy(dtype=object)
+    out = []
+    for i, j in zip(*np.nonzero(a != b), strict=True):
+        x, y = a[i, j], b[i, j]
+        both_nan = (isinstance(x, float) and isinstance(y, float) and np.isnan(x) and np.isnan(y))
+        if not both_nan:
+            out.append((int(i), int(j)))
+    return out
+
+
+def _same(old: pd.DataFrame | None, new: pd.DataFrame) -> bool:
+    if old is None or old.shape != new.shape or list(old.columns) != list(new.columns):
+        return False
+    if list(old.index) != list(new.index):
+        return False
+    for column in new.columns:
+        a, b = old[column].to_numpy(), new[column].to_numpy()
+        if a.dtype.kind == "f" and b.dtype.kind == "f":
+            if not np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True):
+                return False
+        elif not np.array_equal(a, b):
+            return False
+    return True
+
+
+class _Table(Viewer):
+    """A Tabulator over a frame derived from the draft."""
+
+    submit = param.Callable(doc="Called with (new draft, section) after an edit.")
+
+    _section = "general"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._shown: pd.DataFrame | None = None
+        self._draft: dict[str, Any] = {}
+        self._setting = False
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, sizing_mode="stretch_width", selectable=1,
+            layout="fit_data_stretch", sortable=False, css_classes=["le-table"],
+            configuration={"clipboard": False, "columnDefaults": {"headerSort": False}})
+        self.table.param.watch(self._on_value, "value")
+
+    def _show(self, frame: pd.DataFrame, **table_params: Any) -> None:
+        """Send ``frame`` to the table unless it already shows the same content."""
+        if _same(self._shown, frame) and not table_params:
+            return
+        self._setting = True
+        try:
+            self.table.param.update(value=frame, **table_params)
+        finally:
+            self._setting = False
+        self._shown = frame.copy()
+
+    def _on_value(self, event: param.parameterized.Event) -> None:
+        if self._setting or self._shown is None:
+            return
+        frame = event.new.copy()
+        cells = changed_cells(self._shown, frame)
+        self._shown = frame.copy()
+        if cells:
+            self._edited(frame, cells)
+
+    def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
+        raise NotImplementedError
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self.table
+
+
+class BinsTable(_Table):
+    """Bins: name, data, background, background uncertainty and one column per template."""
+
+    _section = "bins"
+
+    def refresh(self, draft: dict[str, Any]) -> None:
+        self._draft = draft
+        frame = spec_edit.bins_frame(draft)
+        editable_sigma = draft["kind"] == "uncorrelated_background"
+        templates = [c for c in frame.columns if c.startswith(TEMPLATE_PREFIX)]
+        titles = {"bin": "bin", "data": "n", "background": "b", "uncertainty": "σ_b"}
+        titles.update({c: c[len(TEMPLATE_PREFIX):] for c in templates})
+        editors: dict[str, Any] = {"bin": {"type": "input"}}
+        editors.update({c: {"type": "number", "step": "any"} for c in frame.columns[1:]})
+        if not editable_sigma:
+            editors["uncertainty"] = None
+        formatters = {c: _NUMBER for c in frame.columns[1:]}
+        structure = (list(frame.columns), editable_sigma)
+        if structure != getattr(self, "_structure", None):
+            self._structure = structure
+            self._show(frame, titles=titles, editors=editors, formatters=formatters)
+        else:
+            self._show(frame)
+
+    @property
+    def selected_row(self) -> int | None:
+        return self.table.selection[0] if self.table.selection else None
+
+    def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
+        self.submit(spec_edit.apply_bins_frame(self._draft, frame), self._section)
+
+
+class CovarianceTable(_Table):
+    """The covariance matrix; an edit is mirrored across the diagonal.
+
+    With ``mode="correlation"`` the diagonal holds standard deviations and the
+    off-diagonal cells correlations.
+    """
+
+    mode = param.Selector(default="covariance", objects=["covariance", "correlation"])
+
+    _section = "covariance"
+
+    def refresh(self, draft: dict[str, Any]) -> None:
+        self._draft = draft
+        if draft.get("covariance") is None:
+            return
+        frame = spec_edit.matrix_frame(draft, self.mode).reset_index(names="bin ")
+        columns = list(frame.columns)
+        editors: dict[str, Any] = {"bin ": None}
+        editors.update({c: {"type": "number", "step": "any"} for c in columns[1:]})
+        if columns != getattr(self, "_columns", None):
+            self._columns = columns
+            self._show(frame, editors=editors, formatters={c: _NUMBER for c in columns[1:]},
+                       frozen_columns=["bin "])
+        else:
+            self._show(frame)
+
+    @param.depends("mode", watch=True)
+    def _mode_changed(self) -> None:
+        if self._draft:
+            self.refresh(self._draft)
+
+    def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
+        draft = self._draft
+        matrix = frame.set_index("bin ")
+        for row, column in cells:
+            if column == 0:
+                continue
+            draft, matrix = spec_edit.apply_matrix_edit(draft, matrix, row, column - 1, self.mode)
+        mirrored = matrix.reset_index(names="bin ")
+        self._show(mirrored)
+        self.submit(draft, self._section)
+
+
+class ParametersTable(_Table):
+    """Parameters: initial value, bounds (empty for none) and fixed."""
+
+    _section = "parameters"
+
+    def refresh(self, draft: dict[str, Any], names: list[str], init: np.ndarray,
+                bounds: np.ndarray, fixed: np.ndarray) -> None:
+        self._draft = draft
+        frame = spec_edit.parameters_frame(names, init, bounds, fixed)
+        if getattr(self, "_configured", False):
+            self._show(frame)
+            return
+        self._configured = True
+        self._show(frame, editors={"parameter": None, "init": {"type": "number", "step": "any"},
+                                   "lower": {"type": "number", "step": "any"},
+                                   "upper": {"type": "number", "step": "any"},
+                                   "fixed": {"type": "tickCross"}},
+                   formatters={"init": _NUMBER,
+                               "lower": NumberFormatter(format="0[.][000000]", nan_format="−∞"),
+                               "upper": NumberFormatter(format="0[.][000000]", nan_format="+∞"),
+                               "fixed": BooleanFormatter()},
+                   titles={"lower": "lower", "upper": "upper"})
+
+    def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
+        draft = self._draft
+        for row in sorted({r for r, _ in cells}):
+            draft = spec_edit.apply_parameters_frame(draft, frame, row)
+        self.submit(draft, self._section)

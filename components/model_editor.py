@@ -1,0 +1,347 @@
+"""The model editor: kind, bins, covariance, signal expression, parameters, presets, load/save.
+
+The editor keeps a *draft* of the spec (JSON-ready data, possibly invalid).
+Every edit produces a new draft and proposes it to the session state; when
+``model_core.load_spec`` rejects it, the message appears next to the field
+and in a notification, and the state keeps the last valid model, so the plots
+never break.  The counting-kind tables appear only for counting kinds; any
+other spec (a workspace) is shown as JSON and can still be loaded and saved.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+import model_core as mc
+from model_core.examples import example_names
+from model_core.spec import KINDS, parameter_layout
+
+from . import spec_edit
+from .editor_tables import BinsTable, CovarianceTable, ParametersTable
+from .feedback import SECTIONS, describe, notify, section_for
+from .state import SessionState, is_counting
+
+__all__ = ["ModelEditor"]
+
+_KIND_LABELS = {
+    "uncorrelated_background": "Poisson, uncorrelated background",
+    "correlated_background": "Poisson, correlated background",
+    "multivariate_normal": "Multivariate normal",
+}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ModelEditor(Viewer):
+    """Edit the session's model; invalid edits are reported and never used."""
+
+    state = param.ClassSelector(class_=SessionState)
+    draft = param.Dict(default={}, doc="The spec being edited (may be invalid).")
+    covariance_mode = param.Selector(default="covariance", objects=["covariance", "correlation"],
+                                     label="Edit the matrix as")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.alerts = {s: pn.pane.Alert("", alert_type="danger", visible=False,
+                                        css_classes=["le-error"], margin=(4, 5))
+                       for s in SECTIONS}
+        self.preset = pn.widgets.Select(label="Load a preset",
+                                        options=["(current)", *example_names()],
+                                        value="(current)", sizing_mode="stretch_width")
+        self.name_input = pn.widgets.TextInput(label="Name", sizing_mode="stretch_width")
+        self.kind = pn.widgets.Select(label="Likelihood kind",
+                                      options={v: k for k, v in _KIND_LABELS.items()},
+                                      sizing_mode="stretch_width")
+        self.upload = pn.widgets.FileInput(accept=".json", multiple=False,
+                                           sizing_mode="stretch_width")
+        self.download = pn.widgets.FileDownload(callback=self._saved_json, filename="model.json",
+                                                label="Save spec (JSON)", color="primary",
+                                                sizing_mode="stretch_width")
+        self.revert = pn.widgets.Button(label="Revert to the model in use", color="light",
+                                        visible=False, sizing_mode="stretch_width")
+        self.bins = BinsTable(submit=self.submit)
+        self.matrix = CovarianceTable(submit=self.submit)
+        self.parameters = ParametersTable(submit=self.submit)
+        self.add_bin = pn.widgets.Button(label="+ bin", color="light", width=70)
+        self.remove_bin = pn.widgets.Button(label="− bin", color="light", width=70,
+                                            description="Remove the selected bin (or the last)")
+        self.template_name = pn.widgets.TextInput(placeholder="new template", width=110)
+        self.add_template = pn.widgets.Button(label="+ template", color="light", width=95)
+        self.remove_template = pn.widgets.Select(options=[], width=80)
+        self.remove_template_button = pn.widgets.Button(label="− template", color="light",
+                                                        width=95)
+        self.expression = pn.widgets.TextInput(label="Signal expression",
+                                               sizing_mode="stretch_width")
+        self.expression_feedback = pn.widgets.StaticText(value="", css_classes=["le-feedback"],
+                                                sizing_mode="stretch_width", margin=(0, 5))
+        self.mode_toggle = pn.widgets.RadioButtonGroup.from_param(
+            self.param.covariance_mode, options={"covariance": "covariance",
+                                                 "σ and correlations": "correlation"},
+            color="light", sizing_mode="stretch_width")
+        self.status = pn.widgets.StaticText(value="", css_classes=["le-status"],
+                                            sizing_mode="stretch_width")
+        self._json_view = pn.pane.JSON({}, depth=2, theme="light", visible=False,
+                                       sizing_mode="stretch_width")
+        self._layout = self._build_layout()
+        self._submitting = False
+        self._wire()
+        self._reset_from_state()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        self.preset.param.watch(self._on_preset, "value")
+        self.name_input.param.watch(self._on_name, "value")
+        self.kind.param.watch(self._on_kind, "value")
+        self.upload.param.watch(self._on_upload, "value")
+        self.revert.on_click(self._on_revert)
+        self.add_bin.on_click(lambda e: self.submit(spec_edit.add_bin(self.draft), "bins"))
+        self.remove_bin.on_click(self._on_remove_bin)
+        self.add_template.on_click(self._on_add_template)
+        self.remove_template_button.on_click(self._on_remove_template)
+        self.expression.param.watch(self._on_expression_typed, "value_input")
+        self.expression.param.watch(self._on_expression, "value")
+        self.state.param.watch(self._on_state, "revision")
+
+    def _on_state(self, event: param.parameterized.Event) -> None:
+        if not self._submitting:
+            self._reset_from_state(clear_errors=True)
+
+    def _on_revert(self, event: Any) -> None:
+        """Drop the rejected draft: the tables show the model in use again."""
+        self.state.error = None
+        self._reset_from_state(clear_errors=True)
+
+    # ------------------------------------------------------------------ drafts
+    def submit(self, draft: dict[str, Any], section: str) -> bool:
+        """Propose ``draft``; show the error next to ``section``'s field when rejected."""
+        self.draft = draft
+        self._submitting = True
+        try:
+            error = self.state.propose(draft)
+        finally:
+            self._submitting = False
+        if error is None:
+            self._clear_errors()
+            self.draft = self.state.spec_dict
+        else:
+            self._show_error(error, section)
+        self._refresh_views()
+        return error is None
+
+    def _on_name(self, event: param.parameterized.Event) -> None:
+        if getattr(self.name_input, "_le_quiet", False) or event.new == self.draft.get("name"):
+            return
+        self.submit({**self.draft, "name": event.new}, "general")
+
+    def _reset_from_state(self, clear_errors: bool = False) -> None:
+        self.draft = self.state.spec_dict
+        if clear_errors:
+            self._clear_errors()
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        draft, spec = self.draft, self.state.spec
+        counting = is_counting(spec) and draft.get("kind") in KINDS
+        for section in self._counting_sections:
+            section.visible = counting
+        self.kind.visible = counting
+        self._matrix_card.visible = counting and draft.get("covariance") is not None
+        self._json_view.visible = not counting
+        self._set_quietly(self.name_input, draft.get("name", ""))
+        if not counting:
+            self._json_view.object = draft
+            self._refresh_status()
+            return
+        self._set_quietly(self.kind, draft["kind"])
+        self.bins.refresh(draft)
+        self.matrix.mode = self.covariance_mode
+        self.matrix.refresh(draft)
+        templates = list(draft["signal"]["templates"])
+        self.remove_template.options = templates
+        self._set_quietly(self.expression, draft["signal"].get("expression", ""))
+        self._expression_feedback(draft["signal"].get("expression", ""))
+        model = self.state.model
+        names, init, bounds, fixed = _parameter_layout(draft, model)
+        self.parameters.refresh(draft, names, init, bounds, fixed)
+        self._refresh_status()
+
+    @param.depends("covariance_mode", watch=True)
+    def _mode_changed(self) -> None:
+        self.matrix.mode = self.covariance_mode
+
+    @staticmethod
+    def _set_quietly(widget: pn.widgets.Widget, value: Any) -> None:
+        if widget.value != value:
+            widget._le_quiet = True
+            try:
+                widget.value = value
+            finally:
+                widget._le_quiet = False
+
+    # ------------------------------------------------------------------ handlers
+    def _on_preset(self, event: param.parameterized.Event) -> None:
+        if event.new == "(current)" or getattr(self.preset, "_le_quiet", False):
+            return
+        error = self.state.load_example(event.new)
+        self._set_quietly(self.preset, "(current)")
+        if error is not None:
+            self._show_error(error, "general")
+
+    def _on_kind(self, event: param.parameterized.Event) -> None:
+        if getattr(self.kind, "_le_quiet", False) or event.new == self.draft.get("kind"):
+            return
+        self.submit(spec_edit.set_kind(self.draft, event.new), "general")
+
+    def _on_upload(self, event: param.parameterized.Event) -> None:
+        if event.new is None:
+            return
+        error = self.state.propose(event.new)
+        if error is not None:
+            self._show_error(error, "general", prefix=f"{self.upload.filename or 'upload'}: ")
+
+    def _on_remove_bin(self, event: Any) -> None:
+        row = self.bins.selected_row
+        index = len(self.draft["data"]) - 1 if row is None else row
+        self.submit(spec_edit.remove_bin(self.draft, index), "bins")
+
+    def _on_add_template(self, event: Any) -> None:
+        name = self.template_name.value_input or self.template_name.value or ""
+        name = name.strip()
+        if not _IDENT.match(name):
+            self._show_error(mc.SpecError("signal.templates", "a template needs a name made of "
+                                          "letters, digits and _", name or "(empty)",
+                                          "type a name like D in the box, then press + template"),
+                             "bins")
+            return
+        if name in self.draft["signal"]["templates"]:
+            self._show_error(mc.SpecError("signal.templates", "a template with this name exists",
+                                          name, "choose another name"), "bins")
+            return
+        self.template_name.value = ""
+        self.submit(spec_edit.add_template(self.draft, name), "bins")
+
+    def _on_remove_template(self, event: Any) -> None:
+        name = self.remove_template.value
+        if name is None:
+            return
+        expression = self.draft["signal"].get("expression", "")
+        if re.search(rf"\b{re.escape(name)}\b", expression):
+            self._show_error(mc.SpecError(f"signal.templates.{name}", "the signal expression "
+                                          "uses this template", expression,
+                                          f"remove {name} from the expression first"), "bins")
+            return
+        self.submit(spec_edit.remove_template(self.draft, name), "bins")
+
+    def _expression_feedback(self, text: str) -> mc.SpecError | None:
+        draft = {**self.draft, "signal": {**self.draft["signal"], "expression": text}}
+        try:
+            spec = mc.load_spec(spec_edit.prune_parameters(draft))
+        except mc.SpecError as exc:
+            if section_for(exc.field) == "expression":
+                self.expression_feedback.value = f"<div class='le-bad-box'>{describe(exc)}</div>"
+                return exc
+            spec = None
+        if spec is not None:
+            shape = ", ".join(spec.shape_parameters) or "none"
+            text = f"✓ parses; shape parameters: <b>{shape}</b>"
+        else:
+            text = "✓ parses"
+        self.expression_feedback.value = f"<span class='le-ok'>{text}</span>"
+        return None
+
+    def _on_expression_typed(self, event: param.parameterized.Event) -> None:
+        self._expression_feedback(event.new or "")
+
+    def _on_expression(self, event: param.parameterized.Event) -> None:
+        if getattr(self.expression, "_le_quiet", False):
+            return
+        if event.new == self.draft["signal"].get("expression"):
+            return
+        draft = {**self.draft, "signal": {**self.draft["signal"], "expression": event.new}}
+        self.submit(spec_edit.prune_parameters(draft), "expression")
+
+    def _saved_json(self) -> io.StringIO:
+        spec = self.state.spec
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", spec.name).strip("_") or "model"
+        self.download.filename = f"{slug}.json"
+        return io.StringIO(json.dumps(spec.to_dict(), indent=2))
+
+    # ------------------------------------------------------------------ messages
+    def _show_error(self, error: BaseException, section: str, prefix: str = "") -> None:
+        field = getattr(error, "field", "")
+        target = section_for(field) if field else section
+        if target == "covariance" and self.draft.get("covariance") is None:
+            target = "general"
+        for name, alert in self.alerts.items():
+            alert.visible = name == target
+        self.alerts[target].object = (
+            prefix + describe(error)
+            + "<div class='le-kept'>The plots still show the last valid model.</div>")
+        self.revert.visible = True
+        notify(f"Edit not applied: {error}")
+        self._refresh_status()
+
+    def _clear_errors(self) -> None:
+        for alert in self.alerts.values():
+            alert.visible = False
+        self.revert.visible = False
+
+    def _refresh_status(self) -> None:
+        best, spec = self.state.best, self.state.spec
+        if self.state.error is not None:
+            self.status.value = ("<span class='le-bad'>✗ last edit rejected</span> · in use: "
+                                  f"<b>{spec.name}</b>")
+            return
+        flag = "✓" if best.success else "⚠"
+        self.status.value = (f"<span class='le-ok'>{flag} model in use</span>: <b>{spec.name}</b>"
+                              f" · NLL<sub>min</sub> = {best.fun:.6g}")
+
+    # ------------------------------------------------------------------ layout
+    def _build_layout(self) -> pn.viewable.Viewable:
+        bins_card = pn.Card(
+            self.alerts["bins"], self.bins,
+            pn.Row(self.add_bin, self.remove_bin, self.template_name, self.add_template,
+                   sizing_mode="stretch_width"),
+            pn.Row(self.remove_template, self.remove_template_button),
+            title="Bins and signal templates", sizing_mode="stretch_width", collapsible=True)
+        self._matrix_card = pn.Card(
+            self.alerts["covariance"], self.mode_toggle, self.matrix,
+            pn.pane.HTML("<small>Edits are mirrored across the diagonal. In σ-and-correlation "
+                         "mode the diagonal holds standard deviations.</small>"),
+            title="Background covariance", sizing_mode="stretch_width", collapsible=True)
+        signal_card = pn.Card(self.alerts["expression"], self.expression,
+                              self.expression_feedback, title="Signal",
+                              sizing_mode="stretch_width", collapsible=True)
+        params_card = pn.Card(self.alerts["parameters"], self.parameters,
+                              title="Parameters", sizing_mode="stretch_width", collapsible=True)
+        self._counting_sections = [bins_card, signal_card, params_card]
+        general = pn.Column(
+            self.status, self.alerts["general"], self.revert,
+            pn.Row(self.preset, self.kind, sizing_mode="stretch_width"), self.name_input,
+            pn.Row(pn.Column(pn.pane.HTML("<small>Load a spec (JSON)</small>", margin=(0, 5)),
+                             self.upload, sizing_mode="stretch_width"),
+                   pn.Column(pn.Spacer(height=18), self.download, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+        return pn.Column(general, bins_card, self._matrix_card, signal_card, params_card,
+                         self._json_view, sizing_mode="stretch_width", css_classes=["le-editor"])
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+
+def _parameter_layout(draft: dict[str, Any], model: mc.Model):
+    """Names, init, bounds and fixed mask for the parameters table: from the draft when it
+    is a valid spec, else from the model in use."""
+    try:
+        spec = mc.load_spec(draft)
+    except mc.SpecError:
+        return list(model.parameter_names), model.init, model.bounds, model.fixed
+    names, init, bounds, fixed = parameter_layout(spec)
+    return list(names), init, bounds, fixed

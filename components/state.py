@@ -1,0 +1,141 @@
+"""The per-session data store: the model in use, its best fit, and the last rejected edit.
+
+Every view reads from one :class:`SessionState`; the model editor writes to it
+through :meth:`SessionState.propose`, which validates with
+:func:`model_core.load_spec`, builds with :func:`model_core.build_model` and
+fits with :func:`model_core.fit`.  A proposal that fails at any step leaves the
+previous model, fit and spec in place (so the plots keep showing the last
+valid model) and records the error instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import param
+
+import model_core as mc
+from model_core.examples import DEFAULT_EXAMPLE, load_example
+from model_core.spec import KINDS
+
+__all__ = ["SessionState", "is_counting", "free_parameters"]
+
+log = logging.getLogger(__name__)
+
+#: Starts of the best fit: the spec's init (or the previous best fit, see
+#: ``SessionState._warm_start``), and more drawn with a fixed seed.
+FIT_STARTS = 4
+FIT_SEED = 20240611
+
+
+def is_counting(spec: Any) -> bool:
+    """Whether ``spec`` is one of the built-in counting kinds (edited with the tables)."""
+    return getattr(spec, "kind", None) in KINDS
+
+
+def free_parameters(model: mc.Model) -> list[str]:
+    """Names of the parameters the model does not hold fixed."""
+    return [n for n, fixed in zip(model.parameter_names, model.fixed, strict=True) if not fixed]
+
+
+class SessionState(param.Parameterized):
+    """The data store of one browser session (no widgets).
+
+    ``spec``, ``model`` and ``best`` always describe the same, valid model:
+    they change together, in one update, when a proposal is accepted.
+    """
+
+    spec = param.Parameter(doc="""
+        The spec in use: a ModelSpec, or any object with ``kind``, ``name`` and
+        ``to_dict()`` that model_core.build_model accepts.""")
+    model = param.ClassSelector(class_=mc.Model, doc="The model built from ``spec``.")
+    best = param.ClassSelector(class_=mc.FitResult, doc="The best fit of ``model``.")
+    error = param.ClassSelector(class_=Exception, allow_None=True, doc="""
+        Why the last proposal was rejected (a SpecError names field, problem, value
+        and fix), or None when it was accepted.""")
+    confidence_level = param.Number(default=0.95, bounds=(0.5, 0.9999), step=0.01, doc="""
+        The confidence level of the thresholds drawn in the map, the profiles and
+        used by the contour finder.""")
+    revision = param.Integer(default=0, doc="Incremented with every accepted model.")
+
+    def __init__(self, spec: Any = None, **params: Any) -> None:
+        super().__init__(**params)
+        error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None else spec)
+        if error is not None:
+            raise error
+
+    @property
+    def spec_dict(self) -> dict[str, Any]:
+        """The spec in use as JSON-ready data."""
+        return self.spec.to_dict()
+
+    def propose(self, source: Any) -> Exception | None:
+        """Try a new spec (a spec object, a dict, JSON text or a path).
+
+        Returns
+        -------
+        None when the model was accepted, else the error (also stored in ``error``);
+        the model in use is then unchanged.
+        """
+        try:
+            spec = source if _is_spec_object(source) else mc.load_spec(_as_source(source))
+            model = mc.build_model(spec)
+            best = mc.fit(model, init=self._warm_start(spec, model), n_starts=FIT_STARTS,
+                          rng=FIT_SEED)
+            if not np.isfinite(best.fun):
+                raise mc.SpecError("model", "the likelihood is zero everywhere the fit looked: "
+                                   + best.message, fix="check the yields and the signal "
+                                   "expression; every expected rate must be positive somewhere")
+        except (mc.ModelCoreError, ValueError, KeyError) as exc:
+            self.error = exc
+            return exc
+        except Exception as exc:  # noqa: BLE001 - never let an edit crash the session
+            log.exception("unexpected failure while building the model")
+            wrapped = mc.SpecError("model", f"could not build the model ({type(exc).__name__}: "
+                                   f"{exc})", fix="undo the last edit")
+            self.error = wrapped
+            return wrapped
+        self.param.update(spec=spec, model=model, best=best, error=None,
+                          revision=self.revision + 1)
+        return None
+
+    def _warm_start(self, spec: Any, model: mc.Model) -> np.ndarray | None:
+        """The previous best fit, when the new model has the same parameters and the same
+        parameter settings: an edit then moves the best fit continuously (in a flat valley,
+        where every point is a best fit, it stays put instead of jumping)."""
+        if self.best is None or self.model.parameter_names != model.parameter_names:
+            return None
+        if getattr(self.spec, "parameters", None) != getattr(spec, "parameters", None):
+            return None
+        return np.clip(self.best.x, model.bounds[:, 0], model.bounds[:, 1])
+
+    def load_example(self, name: str) -> Exception | None:
+        """Switch to a shipped example by name."""
+        try:
+            spec = load_example(name)
+        except KeyError as exc:
+            self.error = exc
+            return exc
+        return self.propose(spec)
+
+
+def _is_spec_object(source: Any) -> bool:
+    return all(hasattr(source, a) for a in ("kind", "name", "to_dict"))
+
+
+def _as_source(source: Any) -> Mapping[str, Any] | str | Path:
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError:
+            raise mc.SpecError("spec", "the file is not UTF-8 text", fix="upload a JSON file "
+                               "saved as UTF-8") from None
+    if isinstance(source, str) and not source.lstrip().startswith("{"):
+        # text that is not a JSON object: treat as JSON text, never as a path from the browser
+        raise mc.SpecError("spec", "not a JSON object", source[:60],
+                           "upload a model spec: a JSON object such as {\"kind\": ...}")
+    return source

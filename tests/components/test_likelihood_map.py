@@ -1,0 +1,120 @@
+"""The likelihood map's data: core grids, automatic ranges, arrows and contour levels."""
+
+import holoviews as hv
+import numpy as np
+import pytest
+
+import model_core as mc
+from components import plots
+from components.likelihood_map import RANGE_MARGIN, LikelihoodMap
+
+
+def test_grid_is_the_core_grid(state):
+    view = LikelihoodMap(state=state)
+    assert view.grid.parameters == ("c0", "c1")
+    reference = mc.nll_grid(state.model, ("c0", "c1"), view.grid.x_values, view.grid.y_values,
+                            at=state.best.x)
+    np.testing.assert_array_equal(view.grid.nll, reference.nll)
+    best = state.best.x
+    assert view.x_range[0] < best[1] < view.x_range[1]
+    assert view.y_range[0] < best[2] < view.y_range[1]
+
+
+def test_profiled_map_uses_the_profiled_grid(state):
+    view = LikelihoodMap(state=state)
+    view.others = "profile"
+    assert view.grid.mode == "profile" and view.grid.nll.shape == (31, 31)
+    reference = mc.nll_grid(state.model, ("c0", "c1"), view.grid.x_values, view.grid.y_values,
+                            at=state.best.x, mode="profile")
+    np.testing.assert_allclose(view.grid.nll, reference.nll, rtol=1e-10)
+    # re-fitting the third parameter never raises the NLL above the fixed-c2 slice
+    fixed = mc.nll_grid(state.model, ("c0", "c1"), view.grid.x_values, view.grid.y_values,
+                        at=state.best.x)
+    assert np.all(view.grid.nll <= fixed.nll + 1e-9)
+
+
+def test_automatic_range_is_the_quadratic_region(linear_state):
+    """For a quadratic NLL the range is the 2-parameter region's extent times the margin."""
+    view = LikelihoodMap(state=linear_state)
+    best = linear_state.best
+    m = np.array([[10.0, 3.0], [2.0, 8.0]])
+    hess = m.T @ np.linalg.inv([[4.0, 1.0], [1.0, 9.0]]) @ m
+    delta = max(level.delta for level in plots.map_levels(0.95))
+    # "fixed" mode: the other axis is re-fitted, everything else stays: the ellipse's extent
+    half = RANGE_MARGIN * np.sqrt(delta * np.diag(np.linalg.inv(hess)))
+    assert view.x_range == pytest.approx((best["a"] - half[0], best["a"] + half[0]), rel=1e-6)
+    assert view.y_range == pytest.approx((best["b"] - half[1], best["b"] + half[1]), rel=1e-6)
+
+
+def test_axes_and_range_changes_recompute(state):
+    view = LikelihoodMap(state=state)
+    frame = view.frame
+    view.y_axis = "c2"
+    assert view.grid.parameters == ("c0", "c2") and view.frame == frame + 1
+    view.x_range = (-3.0, -1.0)
+    assert view.grid.x_values[[0, -1]].tolist() == [-3.0, -1.0]
+    assert view.frame == frame + 2
+    view.x_axis = "c2"  # same as y: y moves to another parameter
+    assert view.x_axis != view.y_axis
+
+
+def test_edit_keeps_range_and_figure(state):
+    view = LikelihoodMap(state=state)
+    frame, ranges, figure = view.frame, (view.x_range, view.y_range), view.pane.object
+    draft = state.spec_dict
+    draft["data"][1] = 35.0
+    assert state.propose(draft) is None
+    # same figure (updated in place through the DynamicMap), same range, new data
+    assert (view.frame, (view.x_range, view.y_range), view.pane.object) == (frame, ranges, figure)
+    assert view.grid.x_values.tolist() == np.linspace(*ranges[0], 81).tolist()
+
+
+def test_fewer_than_two_free_parameters(state):
+    view = LikelihoodMap(state=state)
+    draft = state.spec_dict
+    draft["parameters"]["c0"]["fixed"] = True
+    draft["parameters"]["c1"] = {"init": 1.0, "fixed": True}
+    assert state.propose(draft) is None
+    assert view.grid is None and view.notice.visible and not view.pane.visible
+
+
+def test_levels_are_the_chi2_quantiles():
+    levels = plots.map_levels(0.9)
+    assert [lv.delta for lv in levels] == pytest.approx([2.2957489, 6.1800743, 4.6051702])
+
+
+def test_arrows_point_up_the_log_likelihood(linear_state):
+    """Each arrow, seen on the square plot, points where log L rises fastest: along -grad NLL
+    rescaled by the axis spans, so it has a positive component towards the best fit."""
+    view = LikelihoodMap(state=linear_state)
+    grid = view.grid
+    field = plots.arrow_field(grid, n_arrows=9)
+    x, y, angle, length = (field.dimension_values(i) for i in range(4))
+    span = np.array([np.ptp(grid.x_values), np.ptp(grid.y_values)])
+    shown = np.column_stack([np.cos(angle), np.sin(angle)]) * length[:, None] / span
+    ix = np.searchsorted(grid.x_values, x)
+    iy = np.searchsorted(grid.y_values, y)
+    ascent = -grid.grad[iy, ix] * span  # the gradient in plot units
+    cosine = np.sum(shown * ascent, axis=1) / (
+        np.linalg.norm(shown, axis=1) * np.linalg.norm(ascent, axis=1))
+    assert np.allclose(cosine, 1.0)
+    best = np.array([linear_state.best["a"], linear_state.best["b"]])
+    towards = (best - np.column_stack([x, y])) / span
+    assert np.all(np.sum(shown * towards, axis=1) > 0)
+
+
+def test_map_figure_renders(state):
+    view = LikelihoodMap(state=state)
+    overlay = view._render(view.grid, "dchi2")
+    assert isinstance(overlay, hv.Overlay)
+    image, lines, arrows, best = overlay
+    assert isinstance(image, hv.Image) and isinstance(arrows, hv.VectorField)
+    assert best.label == "best fit"
+    assert best.array()[0].tolist() == [state.best["c0"], state.best["c1"]]
+    levels = lines.dimension_values("level")
+    assert {label.split(" (")[0] for label in levels} == {"1σ", "2σ", "95% CL"}
+    # on the CL contour, Delta chi-square = chi2.ppf(0.95, 2), up to the grid's resolution
+    xy = lines.array([0, 1])[np.array([str(lv).startswith("95% CL") for lv in levels])]
+    values = state.model.nll(np.column_stack([np.full(len(xy), 1.0), xy,
+                                              np.full(len(xy), state.best["c2"])]))
+    assert 2 * (values - state.best.fun) == pytest.approx(mc.delta_chi2(0.95, 2), abs=0.15)

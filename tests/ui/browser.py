@@ -1,0 +1,105 @@
+"""Helpers shared by the browser tests and ``benchmarks/bench_ui.py`` (no pytest here)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+__all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
+           "JS_MAP_XRANGE", "AppPage", "free_port"]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
+WEBSOCKET_OPEN = "Websocket connection 0 is now open"
+
+#: Sum of the finite values of the map's image, read from the page's Bokeh document.
+JS_MAP_SUM = """() => {
+  for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
+    for (const m of doc.all_models) {
+      if (m.glyph && m.glyph.constructor.__name__ === 'Image') {
+        let s = 0;
+        for (const v of m.data_source.data.image[0]) if (Number.isFinite(v)) s += v;
+        return s;
+      }
+    }
+  }
+  return null;
+}"""
+
+
+#: The map figure's x range as [start, end]; with an argument, sets it first (like a zoom).
+JS_MAP_XRANGE = """(value) => {
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      if (m.constructor.__name__ === 'Figure' && m.renderers.some(
+          r => r.glyph && r.glyph.constructor.__name__ === 'Image')) {
+        if (value) m.x_range.setv({start: value[0], end: value[1]});
+        return [m.x_range.start, m.x_range.end];
+      }
+    }
+  }
+  return null;
+}"""
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppPage:
+    """One browser tab on the app, with its console messages."""
+
+    def __init__(self, page):
+        self.page = page
+        self.console: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def open(self, url: str) -> AppPage:
+        with self.page.expect_console_message(lambda m: WEBSOCKET_OPEN in m.text,
+                                              timeout=60_000):
+            self.page.goto(url)
+        self.page.wait_for_function(f"({JS_MAP_SUM})() !== null", timeout=60_000)
+        return self
+
+    @property
+    def console_errors(self) -> list[str]:
+        return self.errors + [text for kind, text in self.console if kind == "error"]
+
+    def map_sum(self) -> float:
+        return self.page.evaluate(JS_MAP_SUM)
+
+    def wait_map_change(self, old: float, timeout: float = 30_000) -> float:
+        changed = "(old) => { const s = (" + JS_MAP_SUM + ")(); return s !== null && s !== old; }"
+        self.page.wait_for_function(changed, arg=old, timeout=timeout)
+        return self.map_sum()
+
+    def edit_cell(self, field: str, value: str, row: int = 0) -> None:
+        cell = self.page.locator(f".tabulator-cell[tabulator-field='{field}']").nth(row)
+        cell.click()
+        editor = cell.locator("input")
+        editor.fill(value)
+        editor.press("Enter")
+
+    def text(self, css: str, nth: int = 0) -> str:
+        """Text of an element, its shadow root included (Panel renders into shadow roots)."""
+        return self.page.locator(css).nth(nth).evaluate(
+            "(el) => el.shadowRoot ? Array.from(el.shadowRoot.children).filter("
+            "c => !['STYLE', 'LINK'].includes(c.tagName)).map(c => c.innerText).join('')"
+            " : el.innerText")
+
+    def tab(self, name: str) -> None:
+        self.page.locator(".bk-tab", has_text=name).first.click()
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / name))
+
+

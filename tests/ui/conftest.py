@@ -1,0 +1,57 @@
+"""Browser tests: the app served in-process, driven by Debian's chromium through Playwright."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+
+from .browser import ARGS, CHROMIUM, VIEWPORT, AppPage, free_port
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The app, served in-process on a free loopback port for the whole session."""
+    import app
+
+    port = free_port()
+    server = app.serve(port, threaded=True, start=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "assets/logo.svg", timeout=5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            args=ARGS, headless=True, viewport=VIEWPORT, accept_downloads=True)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def open_page(browser_context, app_url):
+    """Open a new tab on the app (waits for the websocket and the first map)."""
+    pages = []
+
+    def opener() -> AppPage:
+        page = AppPage(browser_context.new_page())
+        pages.append(page)
+        return page.open(app_url)
+
+    yield opener
+    for page in pages:
+        page.page.close()
