@@ -35,9 +35,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..exceptions import SpecError
+from ..fields import ParameterSpec, parameter_overrides, read_json
 from ..models.interpolation import HISTOSYS_CODES, NORMSYS_CODES
 from ..schema import validate
-from ..spec import ParameterSpec, parameter_overrides, read_json
 from .arrays import load_unbinned_arrays
 from .layout import Layout, build_layout
 from .semantics import check_structure
