@@ -115,6 +115,13 @@ class ContourCoverage:
         """Fraction of the reference samples within ``distance`` (relative) of a point."""
         return float(np.mean(self.sample_distance <= distance))
 
+    def __repr__(self) -> str:
+        within = ", ".join(f"{f:.4f} within {d:.0%}"
+                           for d, f in zip(self.distances, self.fractions, strict=True))
+        return (f"ContourCoverage({self.n_points} points vs {len(self.sample_distance)} reference "
+                f"samples: {within}; largest gap {self.largest_gap:.2%} of the extent, "
+                f"{self.norm} norm)")
+
 
 def reference_surface(model: Model, parameters: Sequence[str], threshold: float, *,
                       fixed: Mapping[str, float] | None = None,

@@ -133,3 +133,12 @@ class ContourResult:
     seed_entropy: int | None
     settings: dict[str, Any]
     scale: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.parameter_names, self.theta_mle,
+                                                          strict=True))
+        return (f"ContourResult({self.status}, {len(self.contour_points)} points "
+                f"({int(np.sum(self.from_radial))} radial, {int(np.sum(self.on_bound))} on bounds) "
+                f"at CL {self.confidence_level:g} with k={self.dof}; T={self.threshold:.10g}, "
+                f"NLL_min={self.nll_min:.10g} at {axes}; {self.elapsed:.2f} s, "
+                f"{self.n_evaluations} evaluations)")
