@@ -1,20 +1,28 @@
-"""The points of one contour run, gathered from streamed ``ContourBatch`` objects, and
-their exports (CSV, NPZ, JSON)."""
+"""The points of one contour run, gathered from streamed ``ContourBatch`` objects, and the
+run's progress through the finder's (non-monotone) stages."""
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["ContourData"]
+import model_core as mc
+
+__all__ = ["STAGE_LABELS", "ContourData"]
+
+#: Display name of each phase of a run (``fill`` is a ``gaps`` stage after the chains).
+STAGE_LABELS = {"mle": "best fit", "radial": "radial search", "gaps": "gap search",
+                "rattle": "constrained chains", "fill": "filling holes", "done": "done"}
+#: Share of the progress bar each phase covers.
+_SPANS = {"mle": (0.0, 0.05), "radial": (0.05, 0.35), "gaps": (0.35, 0.4),
+          "rattle": (0.4, 0.85), "fill": (0.85, 1.0), "done": (1.0, 1.0)}
+#: Rounds of hole filling have no known total: each round closes this share of what is left.
+_FILL_RATE = 0.4
 
 
 class ContourData:
-    """Accumulates :class:`model_core.contour.results.ContourBatch` objects.
+    """Accumulates :class:`model_core.ContourBatch` objects (and the final result).
 
     Attributes
     ----------
@@ -22,14 +30,19 @@ class ContourData:
         The contour axes.
     theta_mle : ndarray (k,) or None
     nll_min, threshold : float
-    stage : str
-        Stage of the last batch.
+    phase : str
+        Phase of the last batch: a key of :data:`STAGE_LABELS` (``"fill"`` is the
+        finder's ``"gaps"`` stage when it comes after the chains).
     n_done, n_total : int
-        Progress within that stage.
+        Progress within that stage (``n_total`` is 0 when unknown).
     n_evaluations : int
     n_batches : int
-    messages : list of str
-        Non-empty batch messages, in order, without repeats.
+    progress : float
+        Overall progress in [0, 1]; it never goes back.
+    warnings : tuple of str
+        Warnings raised so far in the run.
+    result : ContourResult or None
+        The finished (or cancelled) run, once it has ended.
     """
 
     def __init__(self) -> None:
@@ -37,35 +50,59 @@ class ContourData:
         self.theta_mle: np.ndarray | None = None
         self.nll_min = float("nan")
         self.threshold = float("nan")
-        self.stage = ""
+        self.phase = ""
         self.n_done = 0
         self.n_total = 0
         self.n_evaluations = 0
         self.n_batches = 0
-        self.messages: list[str] = []
+        self.progress = 0.0
+        self.warnings: tuple[str, ...] = ()
+        self.result: mc.ContourResult | None = None
+        self._chains_seen = False
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def add(self, batch: Any) -> None:
-        """Take one batch (only its new points are appended)."""
+    def add(self, item: Any) -> None:
+        """Take one batch (only its new points are appended) or the final result."""
+        if isinstance(item, mc.ContourResult):
+            self.result = item
+            self.warnings = tuple(item.warnings)
+            self.n_evaluations = int(item.n_evaluations)
+            self.progress = 1.0 if item.status in ("complete", "budget_exhausted") \
+                else self.progress
+            return
         self.n_batches += 1
-        self.parameter_names = tuple(batch.parameter_names)
-        self.theta_mle = np.asarray(batch.theta_mle, dtype=float)
-        self.nll_min, self.threshold = float(batch.nll_min), float(batch.threshold)
-        self.stage, self.n_done, self.n_total = batch.stage, int(batch.n_done), int(batch.n_total)
-        self.n_evaluations = int(batch.n_evaluations)
-        if batch.message and batch.message not in self.messages:
-            self.messages.append(batch.message)
-        points = np.asarray(batch.points, dtype=float).reshape(-1, len(self.parameter_names))
+        self.parameter_names = tuple(item.parameter_names)
+        self.theta_mle = np.asarray(item.theta_mle, dtype=float)
+        self.nll_min, self.threshold = float(item.nll_min), float(item.threshold)
+        self._chains_seen |= item.stage == "rattle"
+        self.phase = "fill" if item.stage == "gaps" and self._chains_seen else item.stage
+        self.n_done, self.n_total = int(item.n_done), int(item.n_total)
+        self.n_evaluations = int(item.n_evaluations)
+        self.warnings = tuple(item.warnings)
+        self.progress = max(self.progress, self._overall())
+        points = np.asarray(item.points, dtype=float).reshape(-1, len(self.parameter_names))
         if len(points):
-            self._chunks.append((points.copy(), np.asarray(batch.from_radial, bool).copy(),
-                                 np.asarray(batch.on_bound, bool).copy(),
-                                 np.asarray(batch.residuals, float).copy()))
+            self._chunks.append((points.copy(), np.asarray(item.from_radial, bool).copy(),
+                                 np.asarray(item.on_bound, bool).copy(),
+                                 np.asarray(item.residuals, float).copy()))
             self._cache = None
 
-    def extend(self, batches: list[Any]) -> None:
-        for batch in batches:
-            self.add(batch)
+    def extend(self, items: list[Any]) -> None:
+        for item in items:
+            self.add(item)
+
+    def _overall(self) -> float:
+        lo, hi = _SPANS.get(self.phase, (0.0, 0.0))
+        if self.n_total > 0:
+            within = min(1.0, self.n_done / self.n_total)
+        else:
+            within = 1.0 - (1.0 - _FILL_RATE) ** self.n_done
+        return lo + (hi - lo) * within
+
+    @property
+    def stage_label(self) -> str:
+        return STAGE_LABELS.get(self.phase, self.phase)
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._cache is None:
@@ -101,43 +138,3 @@ class ContourData:
     @property
     def k(self) -> int:
         return len(self.parameter_names)
-
-    @property
-    def fraction(self) -> float | None:
-        """Progress within the current stage, or None when its total is unknown."""
-        return min(1.0, self.n_done / self.n_total) if self.n_total > 0 else None
-
-    # ------------------------------------------------------------------ exports
-    def frame(self) -> pd.DataFrame:
-        """One row per point: the axes, ``from_radial``, ``on_bound`` and ``residual``."""
-        frame = pd.DataFrame(self.points, columns=list(self.parameter_names))
-        frame["from_radial"] = self.from_radial
-        frame["on_bound"] = self.on_bound
-        frame["residual"] = self.residuals
-        return frame
-
-    def to_csv(self) -> str:
-        return self.frame().to_csv(index=False, float_format="%.17g")
-
-    def to_npz(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(buffer, points=self.points, from_radial=self.from_radial,
-                 on_bound=self.on_bound, residuals=self.residuals,
-                 parameter_names=np.array(self.parameter_names),
-                 theta_mle=np.asarray(self.theta_mle if self.theta_mle is not None else []),
-                 nll_min=self.nll_min, threshold=self.threshold)
-        return buffer.getvalue()
-
-    def to_json(self, metadata: dict[str, Any] | None = None) -> str:
-        """The points and the run's description (``metadata``: settings, model name, status)."""
-        data = {
-            **(metadata or {}),
-            "parameter_names": list(self.parameter_names),
-            "theta_mle": None if self.theta_mle is None else self.theta_mle.tolist(),
-            "nll_min": self.nll_min, "threshold": self.threshold,
-            "n_points": self.n_points, "n_evaluations": self.n_evaluations,
-            "messages": self.messages,
-            "points": self.points.tolist(), "from_radial": self.from_radial.tolist(),
-            "on_bound": self.on_bound.tolist(), "residuals": self.residuals.tolist(),
-        }
-        return json.dumps(data, indent=1)

@@ -1,24 +1,28 @@
 """The contour runner: settings, Start/Cancel, progress, streamed plots, exports, coverage.
 
-A run iterates ``model_core.iter_contour`` in a :class:`~components.jobs.BackgroundJob`
-(one per session).  Batches reach :meth:`ContourPanel.receive` at most about
-twice a second; the panel gathers them in a :class:`ContourData` and redraws the
-plotly figures (a subsample while streaming when points are many).  The finder
-is imported when Start is pressed, so the rest of the app works in a build
-without it.
+A run calls ``model_core.find_contour`` in a :class:`~components.jobs.BackgroundJob`
+(one per session): every ``ContourBatch`` it hands to ``on_batch`` is streamed
+to the page, at most about twice a second, and the final ``ContourResult``
+arrives last.  ``should_stop`` polls the job's cancel event, so Cancel (or a
+closed tab) stops the run after its current batch.  The panel gathers the
+batches in a :class:`ContourData` and redraws the plotly figures (a subsample
+while streaming when points are many).  The result exports through
+``model_core.save_contour``; the coverage check (``model_core.contour_coverage``)
+runs on the same worker.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
-from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -27,52 +31,46 @@ import model_core as mc
 
 from . import contour_plots
 from .contour_data import ContourData
-from .contour_settings import ContourSettings, SettingsError
+from .contour_settings import PROFILED_NOTE, ContourSettings, SettingsError
 from .feedback import notify
-from .jobs import BackgroundJob, JobBusy
+from .jobs import BackgroundJob, JobBusy, Work
 from .state import SessionState
 
-__all__ = ["ContourPanel", "FinderUnavailable", "contour_factory", "load_finder"]
+__all__ = ["ContourPanel", "contour_work", "export_bytes"]
 
 #: Points drawn while a run streams, and once it has ended.
 STREAM_LIMIT = 3000
 FINAL_LIMIT = 20000
 #: All pairwise projections up to this many axes; beyond, only the pairs of the picked axes.
 ALL_PAIRS_UP_TO = 5
+#: The coverage view reports the covered fraction within these relative distances.
+COVERAGE_DISTANCES = (0.01, 0.02)
 
 
-class FinderUnavailable(RuntimeError):
-    """``model_core.iter_contour`` cannot be imported in this build."""
+def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1,
+                 finder: Callable[..., mc.ContourResult] | None = None) -> Work:
+    """Job work: ``find_contour(model, **arguments)``, emitting every batch, returning the
+    result; a thread pool of ``workers`` threads runs its batches when ``workers > 1``."""
+    finder = finder or mc.find_contour
 
-
-def load_finder() -> Callable[..., Iterator[Any]]:
-    """``model_core.iter_contour``, imported now (raises :class:`FinderUnavailable`)."""
-    try:
-        from model_core import iter_contour
-    except ImportError as exc:
-        raise FinderUnavailable(
-            "The contour finder (model_core.iter_contour) is not available in this build, so "
-            "no run can start. Everything else in the app works without it.") from exc
-    return iter_contour
-
-
-def contour_factory(iter_contour: Callable[..., Iterator[Any]], model: mc.Model,
-                    arguments: dict[str, Any], *, workers: int = 1,
-                    ) -> Callable[[threading.Event], Iterator[Any]]:
-    """A job factory: ``iter_contour(model, executor=..., **arguments)`` with a process pool
-    of ``workers`` processes when ``workers > 1`` (shut down when the run ends)."""
-
-    def run(cancel: threading.Event) -> Iterator[Any]:
-        executor: Executor | None = None
-        if workers > 1:
-            executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    def work(cancel: threading.Event, emit: Callable[[Any], None]) -> mc.ContourResult:
+        executor = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="le-contour")
+                    if workers > 1 else None)
         try:
-            yield from iter_contour(model, executor=executor, **arguments)
+            return finder(model, should_stop=cancel.is_set, on_batch=emit, executor=executor,
+                          **arguments)
         finally:
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
 
-    return run
+    return work
+
+
+def export_bytes(result: mc.ContourResult, suffix: str) -> bytes:
+    """``result`` written by ``model_core.save_contour`` in the format of ``suffix``."""
+    with tempfile.TemporaryDirectory(prefix="le-contour-") as folder:
+        path = mc.save_contour(result, Path(folder) / f"contour{suffix}")
+        return path.read_bytes()
 
 
 class ContourPanel(Viewer):
@@ -87,18 +85,24 @@ class ContourPanel(Viewer):
                                         confidence_level=self.state.confidence_level)
         self.job = BackgroundJob()
         self.data = ContourData()
-        self._run_info: dict[str, Any] = {}
+        self.coverage_result: mc.ContourCoverage | None = None
         self._model: mc.Model | None = None
-        self._arguments: dict[str, Any] = {}
         self.start_button = pn.widgets.Button(label="▶ Start", color="primary", width=110)
-        self.cancel_button = pn.widgets.Button(label="■ Cancel", color="warning", width=110,
-                                               disabled=True)
+        self.cancel_button = pn.widgets.Button(label="■ Cancel", color="warning",
+                                               width=110, disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=1000, bar_color="primary",
-                                               sizing_mode="stretch_width", height=18)
-        self.progress_text = pn.widgets.StaticText(value="Ready.", css_classes=["le-progress-text"],
-                                          sizing_mode="stretch_width")
-        self.alert = pn.pane.Alert("", alert_type="warning", visible=False)
-        self.pickers = [pn.widgets.Select(label=f"{axis} axis", options=[], width=110,
+                                               sizing_mode="stretch_width", height=18,
+                                               css_classes=["le-progress"])
+        self.progress_text = pn.widgets.StaticText(value="Ready.",
+                                                   css_classes=["le-progress-text"],
+                                                   sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert("", alert_type="warning", visible=False,
+                                   css_classes=["le-contour-alert"])
+        self.notes = pn.pane.Alert("", alert_type="info", visible=False,
+                                   css_classes=["le-contour-notes"])
+        self.profiled_note = pn.pane.Alert(PROFILED_NOTE, alert_type="warning", visible=False,
+                                           margin=(4, 5))
+        self.pickers = [pn.widgets.Select(label=f"{axis} axis", options=[], width=120,
                                           visible=False) for axis in "xyz"]
         self.placeholder = pn.pane.HTML(
             "<div class='le-placeholder'>Press <b>Start</b>: the points appear here as the "
@@ -109,29 +113,34 @@ class ContourPanel(Viewer):
         self.figures_area = pn.Column(self.placeholder, sizing_mode="stretch_width")
         plotly = dict(link_figure=False, sizing_mode="stretch_width",
                       config={"displaylogo": False})
-        self.scatter = pn.pane.Plotly(None, height=480, **plotly)
-        self.projections = pn.pane.Plotly(None, **plotly)
-        self.residuals = pn.pane.Plotly(None, height=300, **plotly)
-        self.exports = [
-            pn.widgets.FileDownload(callback=self._csv, filename="contour.csv",
-                                    label="CSV", color="light", width=90),
-            pn.widgets.FileDownload(callback=self._npz, filename="contour.npz",
-                                    label="NPZ", color="light", width=90),
-            pn.widgets.FileDownload(callback=self._json, filename="contour.json",
-                                    label="JSON", color="light", width=90),
-            pn.widgets.FileDownload(callback=self._html, filename="contour_figures.html",
-                                    label="Figures (HTML)", color="light", width=140),
-        ]
-        self.coverage_button = pn.widgets.Button(label="Check coverage", color="light",
-                                                 disabled=True, width=140)
-        self.coverage_text = pn.widgets.StaticText(value="", sizing_mode="stretch_width")
-        self.coverage = pn.pane.Plotly(None, height=450, visible=False, **plotly)
+        self.scatter = pn.pane.Plotly(None, height=480, css_classes=["le-scatter"], **plotly)
+        self.projections = pn.pane.Plotly(None, css_classes=["le-projections"], **plotly)
+        self.residuals = pn.pane.Plotly(None, height=300, css_classes=["le-residuals"],
+                                        **plotly)
+        self.exports = {
+            suffix: pn.widgets.FileDownload(
+                callback=lambda suffix=suffix: self._export(suffix), filename=f"contour{suffix}",
+                label=suffix[1:].upper(), color="light", width=80)
+            for suffix in (".csv", ".npz", ".json")}
+        self.exports[".html"] = pn.widgets.FileDownload(
+            callback=self._html, filename="contour_figures.html", label="Figures (HTML)",
+            color="light", width=140)
+        self.coverage_button = pn.widgets.Button(
+            label="Check coverage", color="light", disabled=True, width=140,
+            description="Compare the points with the surface NLL = T found independently on a "
+            "grid (k ≤ 3); takes a second or two, longer with profiled parameters.")
+        self.coverage_text = pn.widgets.StaticText(value="", sizing_mode="stretch_width",
+                                                   css_classes=["le-coverage-text"])
+        self.coverage = pn.pane.Plotly(None, height=520, visible=False,
+                                       css_classes=["le-coverage"], **plotly)
         self.start_button.on_click(lambda event: self.start())
         self.cancel_button.on_click(lambda event: self.cancel())
         self.coverage_button.on_click(lambda event: self.check_coverage())
         for picker in self.pickers:
             picker.param.watch(lambda event: self._redraw(final=not self.job.running), "value")
         self.state.param.watch(self._sync_level, "confidence_level")
+        self.settings.roles.param.watch(self._roles_changed, "value")
+        self._roles_changed()
         self._set_exports(False)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda context: self.job.cancel())
@@ -139,79 +148,111 @@ class ContourPanel(Viewer):
     def _sync_level(self, event: param.parameterized.Event) -> None:
         self.settings.confidence_level = event.new
 
+    def _roles_changed(self, *events: Any) -> None:
+        self.profiled_note.visible = self.settings.has_profiled
+
     # ------------------------------------------------------------------ running
-    def start(self, factory: Callable[[threading.Event], Iterator[Any]] | None = None) -> bool:
-        """Start a run (``factory`` replaces the finder, for tests); False when refused."""
+    def start(self, work: Work | None = None) -> bool:
+        """Start a run (``work`` replaces the finder's job, for tests); False when refused."""
         if self.job.running:
             self._warn("A run is already in progress in this session: cancel it or wait for it "
                        "to finish before starting another.")
             return False
         try:
             arguments = self.settings.arguments()
-            if factory is None:
-                factory = contour_factory(load_finder(), self.state.model, arguments,
-                                          workers=self.settings.workers)
-        except (SettingsError, FinderUnavailable) as exc:
+        except SettingsError as exc:
             self._warn(str(exc))
             return False
-        self._model, self._arguments = self.state.model, arguments
-        self._run_info = {"model": self.state.spec.name, "settings": {
-            k: v for k, v in arguments.items() if k != "rng"} | {"seed": arguments["rng"],
-                                                                "workers": self.settings.workers}}
+        model = self.state.model
+        if work is None:
+            work = contour_work(model, arguments, workers=self.settings.workers)
+        self._model = model
         self.data = ContourData()
+        self.coverage_result = None
+        # the page shows the run before it starts (without a session, the job may end
+        # before job.run returns)
+        for alert in (self.alert, self.notes, self.coverage):
+            alert.visible = False
+        self.coverage_text.value = ""
+        self._set_running(True)
+        self.status = "Starting: fitting the best point…"
+        self.progress.value = 0
+        self.progress_text.value = self.status
         try:
-            self.job.start(factory, self.receive, self._finished)
+            self.job.run(work, self.receive, self._finished)
         except JobBusy as exc:
+            self._set_running(False)
             self._warn(str(exc))
             return False
-        self.alert.visible = False
-        self.coverage.visible = False
-        self.coverage_text.value = ""
-        self.start_button.disabled = True
-        self.cancel_button.disabled = False
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.disabled = running
+        self.cancel_button.disabled = not running
         self.coverage_button.disabled = True
         self._set_exports(False)
-        self.status = "Starting…"
-        self.progress.value = -1
-        self.progress_text.value = self.status
-        return True
 
     def cancel(self) -> None:
         """Stop the run after its current batch."""
+        if not self.job.running:
+            return
         self.job.cancel()
         self.status = "Cancelling…"
         self.progress_text.value = self.status
 
-    def receive(self, batches: list[Any]) -> None:
-        """Take a push of batches from the job and redraw."""
-        self.data.extend(batches)
-        if self.data.fraction is not None:
-            self.progress.value = int(1000 * self.data.fraction)
-        self.status = (f"Stage <b>{self.data.stage}</b> · {self.data.n_done}/"
-                       f"{self.data.n_total or '?'} · <b>{self.data.n_points}</b> points · "
-                       f"{self.data.n_evaluations} NLL evaluations")
-        self.progress_text.value = self.status
+    def receive(self, items: list[Any]) -> None:
+        """Take a push of batches (and, last, the result) from the job and redraw."""
+        data = self.data
+        data.extend(items)
+        if data.k == 0:
+            return
+        self.progress.value = int(1000 * data.progress)
+        if data.result is None:
+            total = f" {data.n_done} of {data.n_total}" if data.n_total else (
+                f" round {data.n_done}" if data.n_done else "")
+            self.status = (f"<b>{data.stage_label}</b>{total} · "
+                           f"<b class='le-count'>{data.n_points}</b> points · "
+                           f"{data.n_evaluations:,} NLL evaluations")
+            self.progress_text.value = self.status
+        if data.warnings:
+            self._show_notes(data.warnings, warning=True)
         self._update_pickers()
         self._redraw(final=False)
 
     def _finished(self, status: str, error: BaseException | None) -> None:
         self.start_button.disabled = False
         self.cancel_button.disabled = True
-        self.progress.value = 1000 if status == "complete" else max(self.progress.value, 0)
-        ending = {"complete": "Finished", "cancelled": "Cancelled", "failed": "Failed"}[status]
-        self.status = (f"{ending}: <b>{self.data.n_points}</b> points, "
-                       f"{self.data.n_evaluations} NLL evaluations")
+        data, result = self.data, self.data.result
+        if error is not None or result is None:
+            self.progress.value = max(self.progress.value, 0)
+            self.status = f"Failed after <b class='le-count'>{data.n_points}</b> points"
+            self.progress_text.value = self.status
+            if error is not None:
+                self._warn(f"The run failed: {type(error).__name__}: {error}")
+            return
+        ending = {"complete": "Finished", "cancelled": "Cancelled", "failed": "Failed",
+                  "budget_exhausted": "Stopped at the point budget"}.get(result.status,
+                                                                          result.status)
+        self.progress.value = 1000 if result.status in ("complete", "budget_exhausted") \
+            else self.progress.value
+        self.status = (f"{ending}: <b class='le-count'>{len(result.contour_points)}</b> points "
+                       f"in {result.elapsed:.1f} s · {result.n_evaluations:,} NLL evaluations · "
+                       f"T = {result.threshold:.6g}")
         self.progress_text.value = self.status
-        if error is not None:
-            self._warn(f"The run failed: {type(error).__name__}: {error}")
-        elif self.data.messages:
-            self.alert.object = "<br>".join(self.data.messages)
-            self.alert.alert_type = "info"
-            self.alert.visible = True
-        has_points = self.data.n_points > 0
+        rest = result.message
+        for warning in result.warnings:
+            rest = rest.replace(warning, "")
+        self._show_notes([*result.warnings, *rest.split("; ")],
+                         warning=bool(result.warnings) or result.status == "failed")
+        has_points = len(result.contour_points) > 0
         self._set_exports(has_points)
-        self.coverage_button.disabled = not (has_points and self.data.k <= 3)
+        self.coverage_button.disabled = not (has_points and result.dof <= 3)
         self._redraw(final=True)
+
+    def _show_notes(self, lines: list[str] | tuple[str, ...], *, warning: bool) -> None:
+        self.notes.object = "<br>".join(f"• {html.escape(line)}" for line in lines if line)
+        self.notes.alert_type = "warning" if warning else "info"
+        self.notes.visible = bool(self.notes.object)
 
     # ------------------------------------------------------------------ drawing
     def _update_pickers(self) -> None:
@@ -244,6 +285,7 @@ class ContourPanel(Viewer):
         shown = contour_plots.subsample(data.n_points, FINAL_LIMIT if final else STREAM_LIMIT)
         points, radial, bound = data.points[shown], data.from_radial[shown], data.on_bound[shown]
         note = "" if len(shown) == data.n_points else f" (showing {len(shown)} of {data.n_points})"
+        self.scatter.height = 480 if data.k > 1 else 260
         self.scatter.object = contour_plots.scatter_figure(
             points, radial, bound, data.parameter_names, data.theta_mle, self.display_axes(),
             title=f"{data.n_points} points on NLL = T{note}")
@@ -267,79 +309,91 @@ class ContourPanel(Viewer):
                 data.points, data.from_radial, data.parameter_names, data.theta_mle,
                 self.display_pairs())
         out["Residuals"] = contour_plots.residual_figure(data.residuals, data.from_radial)
+        if self.coverage.visible and self.coverage.object is not None:
+            out["Coverage"] = self.coverage.object
         return out
 
     # ------------------------------------------------------------------ exports
     def _set_exports(self, enabled: bool) -> None:
-        for button in self.exports:
+        for button in self.exports.values():
             button.disabled = not enabled
 
-    def _metadata(self) -> dict[str, Any]:
-        return {**self._run_info, "status": self.job.status}
-
-    def _csv(self) -> io.StringIO:
-        return io.StringIO(self.data.to_csv())
-
-    def _npz(self) -> io.BytesIO:
-        return io.BytesIO(self.data.to_npz())
-
-    def _json(self) -> io.StringIO:
-        return io.StringIO(self.data.to_json(self._metadata()))
+    def _export(self, suffix: str) -> io.BytesIO:
+        result = self.data.result
+        if result is None:  # the buttons are disabled until a run has ended
+            raise RuntimeError("no finished contour to export")
+        return io.BytesIO(export_bytes(result, suffix))
 
     def _html(self) -> io.StringIO:
-        title = f"Contour of {self._run_info.get('model', 'the model')}"
-        return io.StringIO(contour_plots.figures_html(self.figures(), title))
+        name = self._model.name if self._model is not None else "the model"
+        return io.StringIO(contour_plots.figures_html(self.figures(), f"Contour of {name}"))
 
     # ------------------------------------------------------------------ coverage
     def check_coverage(self) -> bool:
-        """Compare the points with a reference surface (k <= 3), in the background."""
-        try:
-            from model_core import contour_coverage
-        except ImportError:
-            self._warn("The coverage check (model_core.contour_coverage) is not available in "
-                       "this build.")
+        """Compare the points with an independent reference surface (k <= 3), on the worker."""
+        result, model = self.data.result, self._model
+        if result is None or model is None or result.dof > 3:
+            self._warn("The coverage check needs a finished contour with at most three axes.")
             return False
-        data, model = self.data, self._model
-        where = {k: self._arguments[k] for k in ("confidence_level", "parameters", "fixed",
-                                                 "bounds")}
+        seed = self.settings.seed
 
-        def run(cancel: threading.Event) -> Iterator[Any]:
-            yield contour_coverage(model, data.points, **where)
+        def work(cancel: threading.Event, emit: Callable[[Any], None]) -> mc.ContourCoverage:
+            return mc.contour_coverage(model, result, distance=COVERAGE_DISTANCES[0],
+                                       distances=COVERAGE_DISTANCES, rng=seed)
 
+        self.start_button.disabled = True
+        self.coverage_button.disabled = True
+        self.coverage_text.value = "Checking coverage: meshing NLL = T on a grid…"
         try:
-            self.job.start(run, self._show_coverage)
+            self.job.run(work, self._show_coverage, self._coverage_done)
         except JobBusy as exc:
+            self._coverage_done("failed", None)
             self._warn(str(exc))
             return False
-        self.coverage_text.value = "Checking coverage…"
         return True
 
+    def _coverage_done(self, status: str, error: BaseException | None) -> None:
+        self.start_button.disabled = False
+        self.coverage_button.disabled = False
+        if error is not None:
+            self.coverage_text.value = ""
+            self._warn(f"The coverage check failed: {type(error).__name__}: {error}")
+
     def _show_coverage(self, reports: list[Any]) -> None:
-        report = reports[-1]
-        self.coverage_text.value = (f"Coverage score <b>{report.score:.3f}</b> · largest gap "
-                                     f"<b>{report.largest_gap:.3g}</b>")
+        report: mc.ContourCoverage = reports[-1]
+        self.coverage_result = report
+        fractions = " · ".join(f"within {100 * d:g}%: <b>{100 * f:.1f}%</b>" for d, f in
+                               zip(report.distances, report.fractions, strict=True))
+        self.coverage_text.value = (
+            f"Reference samples covered {fractions} · largest gap <b>{report.largest_gap:.3g}"
+            f"</b> <span class='le-muted'>(distances relative to the surface's extent; "
+            f"{len(report.samples)} samples)</span>")
+        reference = report.reference
+        covered = report.sample_distance <= COVERAGE_DISTANCES[0]
+        shown = contour_plots.subsample(report.n_points, STREAM_LIMIT)
         self.coverage.object = contour_plots.coverage_figure(
-            np.asarray(report.reference_points), np.asarray(report.covered, bool),
-            self.data.points, self.data.parameter_names)
+            reference.vertices, reference.faces, reference.samples, covered,
+            self.data.points[shown], self.data.parameter_names)
         self.coverage.visible = True
 
     # ------------------------------------------------------------------ layout
     def _warn(self, message: str) -> None:
-        self.alert.object = message
-        self.alert.alert_type = "warning"
+        self.alert.object = html.escape(message)
         self.alert.visible = True
         notify(message, level="warning")
 
     def __panel__(self) -> pn.viewable.Viewable:
         run = pn.Column(
             self.settings.options_view(), pn.Row(self.start_button, self.cancel_button),
-            self.progress, self.progress_text, width=350)
+            self.progress, self.progress_text, width=370)
         results = pn.Row(
-            pn.Column(pn.pane.HTML("<b>Export</b>", margin=(0, 5)), pn.Row(*self.exports[:3]),
-                      self.exports[3]),
+            pn.Column(pn.pane.HTML("<b>Export</b>", margin=(0, 5)),
+                      pn.Row(*(self.exports[s] for s in (".csv", ".npz", ".json"))),
+                      self.exports[".html"]),
             pn.Column(pn.pane.HTML("<b>Coverage</b> <small>(k ≤ 3)</small>", margin=(0, 5)),
                       self.coverage_button, self.coverage_text, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         return pn.Column(
-            pn.Row(self.settings.roles_view(), run, sizing_mode="stretch_width"),
-            self.alert, results, self.figures_area, sizing_mode="stretch_width")
+            pn.Row(pn.Column(self.settings.roles_view(), self.profiled_note,
+                             sizing_mode="stretch_width"), run, sizing_mode="stretch_width"),
+            self.alert, self.notes, results, self.figures_area, sizing_mode="stretch_width")

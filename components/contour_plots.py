@@ -1,16 +1,19 @@
 """Pure functions from contour-finder results to plotly figures.
 
 Every figure sets ``layout.uirevision`` so that a streamed update keeps the
-user's camera and zoom.
+user's camera and zoom.  Figures are written as plain plotly specs and wrapped
+without validation (``go.Figure(spec, _validate=False)``): validating a few
+thousand points per trace took most of a streamed update's time.
 """
 
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import plotly.io as pio
 
 __all__ = ["ORIGINS", "coverage_figure", "figures_html", "projections_figure",
            "residual_figure", "scatter_figure", "subsample"]
@@ -18,10 +21,15 @@ __all__ = ["ORIGINS", "coverage_figure", "figures_html", "projections_figure",
 #: Point origin -> (legend label, colour).
 ORIGINS = {True: ("radial search", "#1f77b4"), False: ("constrained chains", "#ff7f0e")}
 BEST = dict(color="#e6194b", size=14, symbol="diamond", line=dict(color="white", width=1))
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=60, b=10),
+_TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
+_LAYOUT = dict(template=_TEMPLATE, margin=dict(l=10, r=10, t=60, b=10),
                legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"),
                font=dict(size=12))
 _TITLE = dict(x=0.0, xanchor="left", y=0.98, yanchor="top")
+
+
+def _figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    return go.Figure({"data": traces, "layout": {**_LAYOUT, **layout}}, _validate=False)
 
 
 def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
@@ -32,42 +40,45 @@ def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, n]).choice(n, size=limit, replace=False))
 
 
+def _trace(points: np.ndarray, axes: tuple[int, ...], **kwargs: Any) -> dict[str, Any]:
+    """Markers at ``points`` over ``axes``: 3-D for three axes, else 2-D (y = 0 for one)."""
+    points = np.atleast_2d(np.asarray(points, dtype=float))
+    if len(axes) == 3:
+        x, y, z = (points[:, i] for i in axes)
+        return dict(type="scatter3d", x=x, y=y, z=z, mode="markers", **kwargs)
+    y = points[:, axes[1]] if len(axes) == 2 else np.zeros(len(points))
+    return dict(type="scattergl", x=points[:, axes[0]], y=y, mode="markers", **kwargs)
+
+
+def _axes_layout(labels: list[str]) -> dict[str, Any]:
+    if len(labels) == 3:
+        return dict(scene=dict(xaxis=dict(title=dict(text=labels[0])),
+                               yaxis=dict(title=dict(text=labels[1])),
+                               zaxis=dict(title=dict(text=labels[2])), aspectmode="cube"))
+    if len(labels) == 2:
+        return dict(xaxis=dict(title=dict(text=labels[0])),
+                    yaxis=dict(title=dict(text=labels[1])))
+    # one axis: the interval's ends on the parameter's line
+    return dict(xaxis=dict(title=dict(text=labels[0])), yaxis=dict(visible=False, range=[-1, 1]))
+
+
 def scatter_figure(points: np.ndarray, from_radial: np.ndarray, on_bound: np.ndarray,
                    names: tuple[str, ...], theta_mle: np.ndarray | None,
                    axes: tuple[int, ...], *, title: str = "") -> go.Figure:
     """The contour points over ``axes`` (1, 2 or 3 of them; 3-D for three), coloured by
     origin, points on a bound circled, the best fit marked."""
-    fig = go.Figure()
     dims = len(axes)
-    for origin, (label, color) in ORIGINS.items():
-        mask = from_radial == origin
-        fig.add_trace(_trace(points[mask], axes, name=label, marker=dict(color=color, size=3
-                                                                          if dims == 3 else 5)))
+    traces = [_trace(points[from_radial == origin], axes, name=label,
+                     marker=dict(color=color, size=3 if dims == 3 else 5))
+              for origin, (label, color) in ORIGINS.items()]
     if on_bound.any():
-        fig.add_trace(_trace(points[on_bound], axes, name="on a bound",
+        traces.append(_trace(points[on_bound], axes, name="on a bound",
                              marker=dict(color="rgba(0,0,0,0)", size=9 if dims < 3 else 5,
                                          line=dict(color="black", width=1.5))))
     if theta_mle is not None and len(theta_mle):
-        fig.add_trace(_trace(np.asarray(theta_mle)[None], axes, name="best fit", marker=BEST))
-    labels = [names[i] for i in axes]
-    layout = dict(_LAYOUT, title=dict(text=title, **_TITLE), uirevision="contour-scatter")
-    if dims == 3:
-        layout["scene"] = dict(xaxis_title=labels[0], yaxis_title=labels[1],
-                               zaxis_title=labels[2], aspectmode="cube")
-    else:
-        layout["xaxis_title"] = labels[0]
-        layout["yaxis_title"] = labels[1] if dims == 2 else ""
-    fig.update_layout(**layout)
-    return fig
-
-
-def _trace(points: np.ndarray, axes: tuple[int, ...], **kwargs) -> go.Scatter | go.Scatter3d:
-    points = np.atleast_2d(np.asarray(points, dtype=float))
-    if len(axes) == 3:
-        x, y, z = (points[:, i] for i in axes)
-        return go.Scatter3d(x=x, y=y, z=z, mode="markers", **kwargs)
-    y = points[:, axes[1]] if len(axes) == 2 else np.zeros(len(points))
-    return go.Scattergl(x=points[:, axes[0]], y=y, mode="markers", **kwargs)
+        traces.append(_trace(np.asarray(theta_mle)[None], axes, name="best fit", marker=BEST))
+    return _figure(traces, dict(title=dict(text=title, **_TITLE), uirevision="contour-scatter",
+                                **_axes_layout([names[i] for i in axes])))
 
 
 def projections_figure(points: np.ndarray, from_radial: np.ndarray, names: tuple[str, ...],
@@ -77,63 +88,82 @@ def projections_figure(points: np.ndarray, from_radial: np.ndarray, names: tuple
     pairs = pairs if pairs is not None else list(combinations(range(len(names)), 2))
     cols = min(3, max(1, len(pairs)))
     rows = max(1, -(-len(pairs) // cols))
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.12)
+    hgap, vgap = 0.08, 0.12 / rows
+    width, height = (1 - hgap * (cols - 1)) / cols, (1 - vgap * (rows - 1)) / rows
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {}
     for n, (i, j) in enumerate(pairs):
         row, col = divmod(n, cols)
+        suffix = "" if n == 0 else str(n + 1)
+        axis = dict(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
         for origin, (label, color) in ORIGINS.items():
             mask = from_radial == origin
-            fig.add_trace(go.Scattergl(x=points[mask, i], y=points[mask, j], mode="markers",
-                                       marker=dict(color=color, size=3), name=label,
-                                       legendgroup=label, showlegend=n == 0),
-                          row=row + 1, col=col + 1)
+            traces.append(dict(type="scattergl", x=points[mask, i], y=points[mask, j],
+                               mode="markers", marker=dict(color=color, size=3), name=label,
+                               legendgroup=label, showlegend=n == 0, **axis))
         if theta_mle is not None and len(theta_mle):
-            fig.add_trace(go.Scattergl(x=[theta_mle[i]], y=[theta_mle[j]], mode="markers",
-                                       marker=BEST, name="best fit", legendgroup="best",
-                                       showlegend=n == 0), row=row + 1, col=col + 1)
-        fig.update_xaxes(title_text=names[i], row=row + 1, col=col + 1)
-        fig.update_yaxes(title_text=names[j], row=row + 1, col=col + 1)
-    fig.update_layout(**_LAYOUT, height=300 * rows, uirevision="contour-projections",
-                      title=dict(text="Pairwise projections", **_TITLE))
-    return fig
+            traces.append(dict(type="scattergl", x=[theta_mle[i]], y=[theta_mle[j]],
+                               mode="markers", marker=BEST, name="best fit",
+                               legendgroup="best", showlegend=n == 0, **axis))
+        left, top = col * (width + hgap), 1 - row * (height + vgap)
+        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}",
+                                        title=dict(text=names[i]))
+        layout[f"yaxis{suffix}"] = dict(domain=[top - height, top], anchor=f"x{suffix}",
+                                        title=dict(text=names[j]))
+    return _figure(traces, dict(layout, height=300 * rows, uirevision="contour-projections",
+                                title=dict(text="Pairwise projections", **_TITLE)))
 
 
 def residual_figure(residuals: np.ndarray, from_radial: np.ndarray) -> go.Figure:
     """Histogram of ``NLL - T`` by origin (every point should sit at zero)."""
-    fig = go.Figure()
-    for origin, (label, color) in ORIGINS.items():
-        values = residuals[from_radial == origin]
-        if len(values):
-            fig.add_trace(go.Histogram(x=values, name=label, marker_color=color, opacity=0.7,
-                                       nbinsx=40))
+    traces = [dict(type="histogram", x=residuals[from_radial == origin], name=label,
+                   marker=dict(color=color), opacity=0.7, nbinsx=40)
+              for origin, (label, color) in ORIGINS.items()
+              if np.any(from_radial == origin)]
     largest = float(np.max(np.abs(residuals))) if len(residuals) else 0.0
-    fig.update_layout(**_LAYOUT, barmode="overlay", uirevision="contour-residuals",
-                      title=dict(text=f"Residuals NLL − T (largest |r| = {largest:.2g})", **_TITLE),
-                      xaxis_title="NLL − T", yaxis_title="points", height=300)
-    return fig
+    return _figure(traces, dict(
+        barmode="overlay", uirevision="contour-residuals", height=300,
+        title=dict(text=f"Residuals NLL − T (largest |r| = {largest:.2g})", **_TITLE),
+        xaxis=dict(title=dict(text="NLL − T")), yaxis=dict(title=dict(text="points"))))
 
 
-def coverage_figure(reference: np.ndarray, covered: np.ndarray, points: np.ndarray,
-                    names: tuple[str, ...]) -> go.Figure:
-    """Reference-surface samples (grey when a contour point is near, red when not) under the
-    contour points, in 2-D or 3-D."""
-    axes = tuple(range(min(3, len(names))))
-    fig = go.Figure()
-    fig.add_trace(_trace(reference[covered], axes, name="reference, covered",
-                         marker=dict(color="#bdbdbd", size=2, opacity=0.5)))
-    fig.add_trace(_trace(reference[~covered], axes, name="reference, not covered",
-                         marker=dict(color="#d62728", size=4)))
-    fig.add_trace(_trace(points, axes, name="contour points",
-                         marker=dict(color="#1f77b4", size=2, opacity=0.6)))
-    layout = dict(_LAYOUT, uirevision="contour-coverage",
-                  title=dict(text="Coverage of the reference surface", **_TITLE))
-    if len(axes) == 3:
-        layout["scene"] = dict(xaxis_title=names[0], yaxis_title=names[1],
-                               zaxis_title=names[2], aspectmode="cube")
+def coverage_figure(reference: np.ndarray, faces: np.ndarray, samples: np.ndarray,
+                    covered: np.ndarray, points: np.ndarray, names: tuple[str, ...]
+                    ) -> go.Figure:
+    """The reference surface ``NLL = T`` (a translucent mesh for k = 3, its curve for k = 2,
+    its crossings for k = 1), the reference samples no contour point comes near (red), and
+    the contour points (blue)."""
+    k = len(names)
+    axes = tuple(range(k))
+    traces: list[dict[str, Any]] = []
+    if k == 3 and len(faces):
+        x, y, z = reference.T
+        traces.append(dict(type="mesh3d", x=x, y=y, z=z, i=faces[:, 0], j=faces[:, 1],
+                           k=faces[:, 2], color="#9e9e9e", opacity=0.35,
+                           name="reference surface", showlegend=True, hoverinfo="skip",
+                           flatshading=True))
+    elif k == 2 and len(faces):
+        # the segments as one line, broken between segments
+        ends = reference[faces]
+        line = np.concatenate([ends, np.full((len(faces), 1, 2), np.nan)], axis=1)
+        line = line.reshape(-1, 2)
+        traces.append(dict(type="scattergl", x=line[:, 0], y=line[:, 1], mode="lines",
+                           connectgaps=False, line=dict(color="#9e9e9e", width=6),
+                           name="reference curve"))
     else:
-        layout["xaxis_title"] = names[0]
-        layout["yaxis_title"] = names[1] if len(axes) == 2 else ""
-    fig.update_layout(**layout)
-    return fig
+        traces.append(_trace(reference, axes, name="reference crossings",
+                             marker=dict(color="#9e9e9e", size=16, symbol="line-ns-open",
+                                         line=dict(width=3, color="#9e9e9e"))))
+    traces.append(_trace(points, axes, name="contour points",
+                         marker=dict(color="#1f77b4", size=2 if k == 3 else 4, opacity=0.7)))
+    missed = samples[~covered]
+    traces.append(_trace(missed if len(missed) else np.full((1, k), np.nan), axes,
+                         name=f"reference samples not covered ({len(missed)})",
+                         marker=dict(color="#d62728", size=4 if k == 3 else 7)))
+    return _figure(traces, dict(
+        uirevision="contour-coverage", height=520,
+        title=dict(text="Contour points over the reference surface", **_TITLE),
+        **_axes_layout(list(names))))
 
 
 def figures_html(figures: dict[str, go.Figure], title: str) -> str:

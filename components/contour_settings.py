@@ -18,10 +18,12 @@ from bokeh.models.widgets.tables import NumberFormatter
 from panel.viewable import Viewer
 
 import model_core as mc
+from model_core.contour.settings import DEFAULTS
 
 from .state import SessionState
 
-__all__ = ["ContourSettings", "SettingsError", "roles_frame", "run_arguments"]
+__all__ = ["PROFILED_NOTE", "ContourSettings", "SettingsError", "default_axes", "roles_frame",
+           "run_arguments"]
 
 ROLES = ("axis", "profiled", "fixed")
 
@@ -30,13 +32,36 @@ class SettingsError(ValueError):
     """Settings that cannot start a run; the message says what to change."""
 
 
+#: With more free parameters than this, the defaults keep two axes and profile the rest.
+MAX_DEFAULT_AXES = 3
+#: Shown while some parameter is profiled.
+PROFILED_NOTE = (
+    "Profiled parameters are re-fitted at every point the finder tries: a profiled contour "
+    "takes tens of seconds for two axes and minutes for three. Lower the rays, chains and "
+    "steps (or fix the parameters) for a quick look.")
+
+
+def default_axes(model: mc.Model) -> list[str]:
+    """Every free parameter when there are at most three; else the POI (when free) and the
+    next free parameter, the others being profiled."""
+    free = [n for n, f in zip(model.parameter_names, model.fixed, strict=True) if not f]
+    if len(free) <= MAX_DEFAULT_AXES:
+        return free
+    poi = model.parameter_names[model.poi_index] if model.poi_index is not None else None
+    first = [poi] if poi in free else []
+    return first + [n for n in free if n not in first][:2 - len(first)]
+
+
 def roles_frame(model: mc.Model, best: mc.FitResult) -> pd.DataFrame:
-    """Default roles: parameters the model fixes stay fixed (at their value), the others
-    are contour axes; values start at the best fit, bounds at the model's."""
+    """Default roles: parameters the model fixes stay fixed (at their value), the
+    :func:`default_axes` are contour axes, any other is profiled; values start at the best
+    fit, bounds at the model's."""
     bounds = model.bounds
+    axes = set(default_axes(model))
     return pd.DataFrame({
         "parameter": list(model.parameter_names),
-        "role": ["fixed" if f else "axis" for f in model.fixed],
+        "role": ["fixed" if f else "axis" if n in axes else "profiled"
+                 for n, f in zip(model.parameter_names, model.fixed, strict=True)],
         "value": np.asarray(best.x, dtype=float),
         "lower": np.where(np.isfinite(bounds[:, 0]), bounds[:, 0], np.nan),
         "upper": np.where(np.isfinite(bounds[:, 1]), bounds[:, 1], np.nan),
@@ -79,13 +104,30 @@ class ContourSettings(Viewer):
 
     state = param.ClassSelector(class_=SessionState)
     confidence_level = param.Number(default=0.95, bounds=(0.5, 0.9999), step=0.01,
-                                    label="Confidence level")
-    n_radial = param.Integer(default=200, bounds=(4, 100_000), label="Rays")
-    n_chains = param.Integer(default=20, bounds=(0, 10_000), label="Chains")
-    n_steps = param.Integer(default=200, bounds=(1, 1_000_000), label="Steps per chain")
-    step_size = param.Number(default=0.05, bounds=(1e-6, 10.0), label="Step size")
-    seed = param.Integer(default=42, bounds=(0, None), label="Seed")
-    workers = param.Integer(default=1, bounds=(1, 64), label="Worker processes")
+                                    label="Confidence level", doc=(
+                                        "Follows the page's confidence level; the contour is "
+                                        "NLL = NLL_min + chi2.ppf(CL, k) / 2."))
+    n_radial = param.Integer(default=DEFAULTS["n_radial"], bounds=(1, 1_000_000), label="Rays",
+                             doc="Rays of the radial search from the best fit.")
+    n_chains = param.Integer(default=DEFAULTS["n_chains"], bounds=(0, 100_000),
+                             label="Chains", doc="Constrained (RATTLE) chains filling the gaps "
+                             "the rays left; 0 for the radial search only.")
+    n_steps = param.Integer(default=DEFAULTS["n_steps"], bounds=(0, 10_000_000),
+                            label="Steps per chain", doc="Most steps per chain (fewer when "
+                            "the surface is covered).")
+    step_size = param.Number(default=DEFAULTS["step_size"], bounds=(1e-6, 10.0),
+                             label="Step size", doc="Largest chain step, as a fraction of the "
+                             "region's extent.")
+    spacing = param.Number(default=DEFAULTS["spacing"], bounds=(1e-5, 1.0), label="Spacing",
+                           doc="Least distance between two points, as a fraction of the "
+                           "region's extent: larger gives fewer points, sooner.")
+    max_points = param.Integer(default=DEFAULTS["max_points"], bounds=(1, 10_000_000),
+                               label="Most points", doc="The run stops after this many points.")
+    seed = param.Integer(default=42, bounds=(0, None), label="Seed",
+                         doc="The same seed gives the same points.")
+    workers = param.Integer(default=1, bounds=(1, 64), label="Worker threads", doc=(
+        "Threads that run batches of rays and chains. The likelihood's autograd work is "
+        "serialised by a lock, so extra threads help little."))
     active = param.Boolean(default=True, doc="""
         Whether the settings are on screen; while they are not, a new model only marks the
         roles table stale (it is refreshed when shown or when a run starts).""")
@@ -131,14 +173,28 @@ class ContourSettings(Viewer):
     @property
     def finder_settings(self) -> dict[str, Any]:
         return dict(n_radial=self.n_radial, n_chains=self.n_chains, n_steps=self.n_steps,
-                    step_size=self.step_size)
+                    step_size=self.step_size, spacing=self.spacing,
+                    max_points=self.max_points)
 
     def arguments(self) -> dict[str, Any]:
         """``iter_contour`` keyword arguments (raises :class:`SettingsError`)."""
         if self._stale:
             self._reset_roles()
-        return run_arguments(self.roles.value, confidence_level=self.confidence_level,
-                             seed=self.seed, settings=self.finder_settings)
+        frame = self.roles.value
+        model = self.state.model
+        for name, role in zip(frame["parameter"], frame["role"], strict=True):
+            if role != "fixed" and name in model.parameter_names and model.fixed[
+                    model.index(name)]:
+                raise SettingsError(f"{name} is fixed in the model, so it cannot be a contour "
+                                    f"axis or profiled: set its role to fixed, or untick "
+                                    f"'fixed' in the editor's Parameters table")
+        return run_arguments(frame, confidence_level=self.confidence_level, seed=self.seed,
+                             settings=self.finder_settings)
+
+    @property
+    def has_profiled(self) -> bool:
+        frame = self.roles.value
+        return bool(len(frame)) and bool((frame["role"] == "profiled").any())
 
     def roles_view(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -148,14 +204,21 @@ class ContourSettings(Viewer):
 
     def options_view(self) -> pn.viewable.Viewable:
         number = dict(width=105, margin=(2, 5))
+
+        def widget(kind: type, name: str) -> pn.widgets.Widget:
+            parameter = self.param[name]
+            return kind.from_param(parameter, description=parameter.doc, **number)
+
         return pn.Column(
-            pn.Row(pn.widgets.FloatInput.from_param(self.param.confidence_level, **number),
-                   pn.widgets.IntInput.from_param(self.param.seed, **number),
-                   pn.widgets.IntInput.from_param(self.param.workers, **number)),
-            pn.Row(pn.widgets.IntInput.from_param(self.param.n_radial, **number),
-                   pn.widgets.IntInput.from_param(self.param.n_chains, **number)),
-            pn.Row(pn.widgets.IntInput.from_param(self.param.n_steps, **number),
-                   pn.widgets.FloatInput.from_param(self.param.step_size, **number)))
+            pn.Row(widget(pn.widgets.FloatInput, "confidence_level"),
+                   widget(pn.widgets.IntInput, "seed"),
+                   widget(pn.widgets.IntInput, "workers")),
+            pn.Row(widget(pn.widgets.IntInput, "n_radial"),
+                   widget(pn.widgets.IntInput, "n_chains"),
+                   widget(pn.widgets.IntInput, "max_points")),
+            pn.Row(widget(pn.widgets.IntInput, "n_steps"),
+                   widget(pn.widgets.FloatInput, "step_size"),
+                   widget(pn.widgets.FloatInput, "spacing")))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(self.roles_view(), self.options_view(), sizing_mode="stretch_width")

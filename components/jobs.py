@@ -1,6 +1,8 @@
-"""Long work off the session's event loop: a generator run on a daemon thread.
+"""Long work off the session's event loop: a generator (or a callback-style function)
+run on a daemon thread.
 
-:class:`BackgroundJob` iterates whatever generator a factory returns, in a
+:class:`BackgroundJob` iterates whatever generator a factory returns (or calls
+a function that emits items through a callback, :meth:`BackgroundJob.run`), in a
 worker thread, and hands the items to the session in batches, at most one
 push per ``min_interval`` seconds (the browser, not the server, chokes on
 faster pushes).  A push is scheduled on the session's event loop
@@ -23,11 +25,12 @@ from typing import Any
 import panel as pn
 import param
 
-__all__ = ["BackgroundJob", "JobBusy"]
+__all__ = ["BackgroundJob", "JobBusy", "Work"]
 
 log = logging.getLogger(__name__)
 
 Factory = Callable[[threading.Event], Iterator[Any]]
+Work = Callable[[threading.Event, Callable[[Any], None]], Any]
 Dispatch = Callable[[Callable[[], None]], None]
 
 
@@ -67,6 +70,23 @@ class BackgroundJob(param.Parameterized):
         JobBusy
             When a run is still going (the caller shows the message).
         """
+        self.run(partial(_iterate, factory), on_items, on_done)
+
+    def run(self, work: Work, on_items: Callable[[list[Any]], None],
+            on_done: Callable[[str, BaseException | None], None] | None = None) -> None:
+        """Call ``work(cancel_event, emit)`` on a worker thread.
+
+        Every ``emit(item)`` is delivered like a generator's item; the return value,
+        unless None, is delivered last.  ``work`` should poll ``cancel_event``.
+
+        Raises
+        ------
+        JobBusy
+            When a run is still going (the caller shows the message).
+        """
+        if not self.running:
+            # a run that has reported its end may still be leaving its threads
+            self.join(timeout=1.0)
         if self.running or any(t.is_alive() for t in self._threads):
             raise JobBusy("a run is already in progress: cancel it or wait until it ends")
         self._cancel = threading.Event()
@@ -75,7 +95,7 @@ class BackgroundJob(param.Parameterized):
         dispatch = self._dispatch_override or _session_dispatch(pn.state.curdoc)
         with param.edit_constant(self):
             self.param.update(status="running", running=True, message="", pushes=0)
-        producer = threading.Thread(target=self._produce, args=(factory,), daemon=True,
+        producer = threading.Thread(target=self._produce, args=(work,), daemon=True,
                                     name="le-job-worker")
         pump = threading.Thread(target=self._pump, args=(dispatch, on_items, on_done),
                                 daemon=True, name="le-job-pump")
@@ -101,26 +121,20 @@ class BackgroundJob(param.Parameterized):
         return not any(t.is_alive() for t in self._threads)
 
     # ------------------------------------------------------------------ threads
-    def _produce(self, factory: Factory) -> None:
-        iterator = None
+    def _emit(self, item: Any) -> None:
+        with self._lock:
+            self._pending.append(item)
+        self._wake.set()
+
+    def _produce(self, work: Work) -> None:
         try:
-            iterator = factory(self._cancel)
-            for item in iterator:
-                with self._lock:
-                    self._pending.append(item)
-                self._wake.set()
-                if self._cancel.is_set():
-                    break
+            result = work(self._cancel, self._emit)
+            if result is not None:
+                self._emit(result)
         except BaseException as exc:  # noqa: BLE001 - reported to the session
             log.exception("background job failed")
             self._error = exc
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001
-                    log.exception("closing the job's generator failed")
             with self._lock:
                 self._finished = True
             self._wake.set()
@@ -164,6 +178,24 @@ class BackgroundJob(param.Parameterized):
             self.param.update(status=status, message=message, running=False)
         if on_done is not None:
             on_done(status, self._error)
+
+
+def _iterate(factory: Factory, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
+    """Emit the items of ``factory(cancel)`` until it ends or ``cancel`` is set."""
+    iterator = None
+    try:
+        iterator = factory(cancel)
+        for item in iterator:
+            emit(item)
+            if cancel.is_set():
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the job's generator failed")
 
 
 def _session_dispatch(doc: Any) -> Dispatch:

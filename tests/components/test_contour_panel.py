@@ -1,8 +1,8 @@
-"""The contour runner's data handling, driven by a test double of ``iter_contour``.
+"""The contour runner driven by the real finder (``model_core.find_contour``).
 
-The double yields real ``ContourBatch`` objects whose points lie exactly on the analytic
-confidence ellipsoid of a linear-signal Gaussian model (its NLL is quadratic), as the
-finder's contract describes: an "mle" batch, radial batches, chain batches, "done".
+The models are linear-signal Gaussians: their NLL is exactly quadratic, so the confidence
+region is the ellipsoid ``(x - x_hat)^T H (x - x_hat) = Delta`` with ``H`` the Hessian at
+the best fit, an independent check on every point the panel shows.
 """
 
 import io
@@ -11,6 +11,7 @@ import threading
 import time
 import types
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -18,13 +19,19 @@ import plotly.graph_objects as go
 import pytest
 
 import model_core as mc
-from components.contour_panel import ContourPanel, contour_factory
-from components.contour_settings import SettingsError, run_arguments
+from components.contour_data import ContourData
+from components.contour_panel import ContourPanel, contour_work, export_bytes
+from components.contour_settings import SettingsError, default_axes, run_arguments
 from components.state import SessionState
 from model_core.contour.results import ContourBatch
 
 #: Seconds before a test gives up waiting for a worker (a hang guard, not a speed claim).
 HANG = 120
+#: Small finder settings: a run of a few hundred points in well under a second.
+SMALL = {"n_radial": 150, "n_chains": 10, "n_steps": 60, "spacing": 0.05}
+#: Settings that keep the finder busy far longer than any test waits for it.
+ENDLESS = {"n_radial": 100, "n_chains": 50, "n_steps": 10_000_000, "spacing": 1e-5,
+           "max_points": 10_000_000}
 
 
 def linear_state(k):
@@ -39,52 +46,13 @@ def linear_state(k):
     return SessionState(spec)
 
 
-def ellipsoid_run(state, *, n_radial=60, n_chain=90, per_batch=20, pause=0.0, stop=None):
-    """A factory yielding ContourBatch objects with points on NLL = T (analytic)."""
-    model, best, cl = state.model, state.best, state.confidence_level
-    names = [n for n, f in zip(model.parameter_names, model.fixed, strict=True) if not f]
-    idx = [model.index(n) for n in names]
-    k = len(names)
-    chol = np.linalg.cholesky(best.hess[np.ix_(idx, idx)])
-    delta = mc.delta_chi2(cl, k)
-    threshold = best.fun + delta / 2
-    rng = np.random.default_rng(7)
-    unit = rng.standard_normal((n_radial + n_chain, k))
-    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
-    # delta^T H delta = |L^T delta|^2 = Delta on the boundary
-    points = best.x[idx] + np.sqrt(delta) * np.linalg.solve(chol.T, unit.T).T
-    full = np.tile(best.x, (len(points), 1))
-    full[:, idx] = points
-    residuals = model.nll(full) - threshold
-    common = dict(parameter_names=tuple(names), theta_mle=best.x[idx], nll_min=best.fun,
-                  threshold=threshold)
-
-    def factory(cancel):
-        done, evaluations = 0, 0
-        yield ContourBatch("mle", np.zeros((0, k)), np.zeros(0, bool), np.zeros(0, bool),
-                           np.zeros(0), 1, 1, 0, 10, **common)
-        for stage, start, stop_at in (("radial", 0, n_radial),
-                                      ("rattle", n_radial, n_radial + n_chain)):
-            for lo in range(start, stop_at, per_batch):
-                if stop is not None and stop.is_set():
-                    return
-                hi = min(lo + per_batch, stop_at)
-                done, evaluations = hi, evaluations + 50
-                if pause:
-                    time.sleep(pause)
-                yield ContourBatch(stage, points[lo:hi], np.full(hi - lo, stage == "radial"),
-                                   np.zeros(hi - lo, bool), residuals[lo:hi], hi - start,
-                                   stop_at - start, done, evaluations,
-                                   message="a flat direction was found" if hi == stop_at else "",
-                                   **common)
-        yield ContourBatch("done", np.zeros((0, k)), np.zeros(0, bool), np.zeros(0, bool),
-                           np.zeros(0), 1, 1, done, evaluations, **common)
-
-    return factory, points, residuals
+def make_panel(state, settings=SMALL, seed=3):
+    panel = ContourPanel(state=state)
+    panel.settings.param.update(seed=seed, **settings)
+    return panel
 
 
-def run_to_end(panel, factory, timeout=HANG):
-    assert panel.start(factory=factory)
+def wait_idle(panel, timeout=HANG):
     assert panel.job.join(timeout)
     deadline = time.monotonic() + timeout
     while panel.job.running and time.monotonic() < deadline:
@@ -92,125 +60,231 @@ def run_to_end(panel, factory, timeout=HANG):
     assert not panel.job.running
 
 
+def run_to_end(panel, work=None):
+    assert panel.start(work)
+    wait_idle(panel)
+
+
+def ellipsoid_form(state, points):
+    """``(x - x_hat)^T H (x - x_hat)`` over the free parameters, and Delta."""
+    model, best = state.model, state.best
+    idx = [i for i in range(model.npar) if not model.fixed[i]]
+    diff = points - best.x[idx]
+    hess = best.hess[np.ix_(idx, idx)]
+    return np.einsum("ni,ij,nj->n", diff, hess, diff), mc.delta_chi2(state.confidence_level,
+                                                                     len(idx))
+
+
 @pytest.fixture(scope="module")
 def finished3():
     state = linear_state(3)
-    panel = ContourPanel(state=state)
-    factory, points, residuals = ellipsoid_run(state)
-    run_to_end(panel, factory)
-    return panel, points, residuals
+    panel = make_panel(state)
+    run_to_end(panel)
+    return state, panel
 
 
-def test_test_double_points_are_on_the_surface(finished3):
-    _, _, residuals = finished3
-    assert np.max(np.abs(residuals)) < 1e-9
+def test_points_lie_on_the_analytic_ellipsoid(finished3):
+    state, panel = finished3
+    data, result = panel.data, panel.data.result
+    assert result is not None and result.status == "complete"
+    np.testing.assert_array_equal(data.points, result.contour_points)
+    np.testing.assert_array_equal(data.from_radial, result.from_radial)
+    assert data.parameter_names == ("p0", "p1", "p2") and data.n_points > 100
+    form, delta = ellipsoid_form(state, data.points)
+    np.testing.assert_allclose(form, delta, rtol=1e-6)
+    assert data.from_radial.any() and (~data.from_radial).any()  # rays and chains
 
 
-def test_all_points_gathered(finished3):
-    panel, points, residuals = finished3
-    data = panel.data
-    np.testing.assert_array_equal(data.points, points)
-    np.testing.assert_array_equal(data.residuals, residuals)
-    assert data.from_radial.sum() == 60 and (~data.from_radial).sum() == 90
-    assert data.stage == "done" and data.parameter_names == ("p0", "p1", "p2")
-    assert panel.job.status == "complete" and panel.progress.value == 1000
-    assert "150" in panel.status and "Finished" in panel.status
-    assert panel.alert.visible and "flat direction" in panel.alert.object
+def test_progress_status_and_buttons_after_a_run(finished3):
+    _, panel = finished3
+    assert panel.progress.value == 1000 and panel.data.progress == 1.0
+    assert f"<b class='le-count'>{panel.data.n_points}</b> points" in panel.status
+    assert panel.status.startswith("Finished")
+    assert panel.notes.visible and panel.notes.alert_type == "info"  # no warnings here
+    for part in panel.data.result.message.split("; "):  # how the run ended, said in full
+        assert f"• {part}" in panel.notes.object
     assert not panel.start_button.disabled and panel.cancel_button.disabled
+    assert not panel.coverage_button.disabled
+    assert all(not button.disabled for button in panel.exports.values())
 
 
 def test_figures_for_three_axes(finished3):
-    panel, points, _ = finished3
+    _, panel = finished3
     scatter = panel.scatter.object
     assert isinstance(scatter.data[0], go.Scatter3d)
     shown = sum(len(t.x) for t in scatter.data if t.name in ("radial search",
                                                                "constrained chains"))
-    assert shown == len(points)
+    assert shown == panel.data.n_points
     assert scatter.layout.uirevision == "contour-scatter"  # the camera survives updates
-    assert [t.name for t in scatter.data][-1] == "best fit"
+    best = [t for t in scatter.data if t.name == "best fit"][0]
+    np.testing.assert_allclose([best.x[0], best.y[0], best.z[0]], panel.data.theta_mle)
+    assert scatter.layout.scene.zaxis.title.text == "p2"
     projections = panel.projections.object
     assert panel.projections.visible
     assert sum(1 for t in projections.data if t.name == "best fit") == 3  # three pairs
+    residuals = panel.residuals.object
+    assert sum(len(t.x) for t in residuals.data) == panel.data.n_points
     assert not any(p.visible for p in panel.pickers)
 
 
-def test_exports(finished3):
-    panel, points, _ = finished3
-    for button in panel.exports:
-        assert not button.disabled
-    frame = pd.read_csv(io.StringIO(panel._csv().getvalue()))
-    assert len(frame) == len(points) and list(frame.columns) == [
-        "p0", "p1", "p2", "from_radial", "on_bound", "residual"]
-    np.testing.assert_array_equal(frame[["p0", "p1", "p2"]].to_numpy(), points)
-    npz = np.load(io.BytesIO(panel._npz().getvalue()))
-    np.testing.assert_array_equal(npz["points"], points)
-    assert npz["parameter_names"].tolist() == ["p0", "p1", "p2"]
-    data = json.loads(panel._json().getvalue())
-    assert len(data["points"]) == len(points) and data["status"] == "complete"
-    assert data["settings"]["parameters"] == ["p0", "p1", "p2"]
-    assert data["settings"]["confidence_level"] == 0.95
+def test_exports_go_through_save_contour(finished3):
+    _, panel = finished3
+    result = panel.data.result
+    frame = pd.read_csv(io.BytesIO(panel._export(".csv").getvalue()), comment="#")
+    assert len(frame) == len(result.contour_points)
+    np.testing.assert_allclose(frame[["p0", "p1", "p2"]].to_numpy(), result.contour_points,
+                               rtol=1e-15)
+    with np.load(io.BytesIO(panel._export(".npz").getvalue())) as npz:
+        np.testing.assert_array_equal(npz["contour_points"], result.contour_points)
+    data = json.loads(panel._export(".json").getvalue())
+    assert data["parameter_names"] == ["p0", "p1", "p2"] and data["status"] == "complete"
+    assert len(data["contour_points"]) == len(result.contour_points)
     html = panel._html().getvalue()
     assert html.count("Plotly.newPlot") == 3 and "<html>" in html
 
 
+def test_export_bytes_round_trip(finished3, tmp_path):
+    _, panel = finished3
+    path = tmp_path / "c.npz"
+    path.write_bytes(export_bytes(panel.data.result, ".npz"))
+    back = mc.load_contour(path)
+    np.testing.assert_array_equal(back.contour_points, panel.data.result.contour_points)
+
+
+def test_coverage_view_matches_the_core(finished3):
+    state, panel = finished3
+    assert panel.check_coverage()
+    wait_idle(panel)
+    report = panel.coverage_result
+    direct = mc.contour_coverage(state.model, panel.data.result, distances=(0.01, 0.02),
+                                 rng=panel.settings.seed)
+    assert report.fractions == direct.fractions and report.largest_gap == direct.largest_gap
+    text = panel.coverage_text.value
+    assert f"within 1%: <b>{100 * direct.fractions[0]:.1f}%</b>" in text
+    assert f"within 2%: <b>{100 * direct.fractions[1]:.1f}%</b>" in text
+    assert f"{direct.largest_gap:.3g}" in text
+    fig = panel.coverage.object
+    assert panel.coverage.visible and fig.data[0].type == "mesh3d"
+    assert len(fig.data[0].i) == len(direct.reference.faces)
+    assert not panel.start_button.disabled and not panel.coverage_button.disabled
+
+
 def test_streams_in_several_pushes():
     state = linear_state(2)
-    panel = ContourPanel(state=state)
-    panel.job.min_interval = 0.1
+    panel = make_panel(state, {"n_radial": 400, "n_chains": 20, "n_steps": 400,
+                                     "spacing": 0.01})
+    panel.job.min_interval = 0.02
     pushes = []
     original = panel.receive
 
-    def spy(batches):
-        pushes.append(panel.data.n_points + sum(len(b.points) for b in batches))
-        original(batches)
+    def spy(items):
+        pushes.append([type(item).__name__ for item in items])
+        original(items)
+        pushes[-1] = (panel.data.n_points, panel.progress.value, pushes[-1])
 
     panel.receive = spy
-    factory, points, _ = ellipsoid_run(state, per_batch=10, pause=0.03)
-    run_to_end(panel, factory)
-    assert len(pushes) >= 3 and pushes == sorted(pushes) and pushes[-1] == len(points)
+    run_to_end(panel)
+    counts = [n for n, _, _ in pushes]
+    progress = [p for _, p, _ in pushes]
+    assert len(pushes) >= 3 and counts == sorted(counts) and progress == sorted(progress)
+    assert counts[-1] == len(panel.data.result.contour_points)
+    assert pushes[-1][2][-1] == "ContourResult"  # the result arrives last
     assert isinstance(panel.scatter.object.data[0], go.Scattergl)  # k = 2: a 2-D plot
     assert not panel.projections.visible
+    form, delta = ellipsoid_form(state, panel.data.points)
+    np.testing.assert_allclose(form, delta, rtol=1e-6)
+
+
+def _batch(stage, n_done, n_total, n_new=0, warnings=()):
+    return ContourBatch(stage, np.zeros((n_new, 2)), np.zeros(n_new, bool),
+                        np.zeros(n_new, bool), np.zeros(n_new), n_done, n_total, 0, 0,
+                        ("a", "b"), np.zeros(2), 1.0, 2.0, warnings=warnings)
+
+
+def test_progress_through_non_monotone_stages():
+    data = ContourData()
+    seen = []
+    for batch in [_batch("mle", 1, 1), _batch("radial", 100, 200, 5),
+                  _batch("radial", 200, 200, 5), _batch("gaps", 10, 10, 1),
+                  _batch("rattle", 20, 4000, 3), _batch("rattle", 40, 4000, 3),
+                  _batch("gaps", 1, 0, 7, warnings=("flat",)),
+                  _batch("gaps", 2, 0, 1, warnings=("flat",))]:
+        data.add(batch)
+        seen.append((data.phase, data.progress))
+    phases = [p for p, _ in seen]
+    assert phases == ["mle", "radial", "radial", "gaps", "rattle", "rattle", "fill", "fill"]
+    assert data.stage_label == "filling holes" and data.warnings == ("flat",)
+    values = [v for _, v in seen]
+    assert values == sorted(values) and 0 < values[0] and values[-1] < 1.0
+    assert values[6] > values[5]  # a fill round with no known total still advances
+    assert data.n_points == 25
 
 
 def test_pickers_for_more_than_three_axes():
     state = linear_state(4)
-    panel = ContourPanel(state=state)
-    factory, _, _ = ellipsoid_run(state)
-    run_to_end(panel, factory)
+    panel = make_panel(state, {"n_radial": 200, "n_chains": 0, "spacing": 0.05})
+    roles = panel.settings.roles.value.copy()
+    roles["role"] = ["fixed", "axis", "axis", "axis", "axis"]
+    panel.settings.roles.value = roles
+    run_to_end(panel)
     assert all(p.visible for p in panel.pickers)
     assert panel.display_axes() == (0, 1, 2)
     panel.pickers[2].value = "p3"
     assert panel.display_axes() == (0, 1, 3)
     assert panel.scatter.object.layout.scene.zaxis.title.text == "p3"
     assert sum(1 for t in panel.projections.object.data if t.name == "best fit") == 6
+    assert panel.coverage_button.disabled  # k = 4: no reference surface
+
+
+def test_one_axis_shows_the_interval_ends():
+    state = linear_state(2)
+    panel = make_panel(state)
+    roles = panel.settings.roles.value.copy()
+    roles["role"] = ["fixed", "axis", "profiled"]
+    panel.settings.roles.value = roles
+    assert panel.profiled_note.visible  # profiled runs are slow: the UI says so
+    run_to_end(panel)
+    result = panel.data.result
+    assert result.dof == 1 and result.settings["profiled"] == ["p1"]
+    xs = sorted(result.contour_points[:, 0])
+    # the profile interval of p0 from the core's profile, an independent route
+    grid = np.linspace(xs[0] - 0.5, xs[-1] + 0.5, 201)
+    lo, hi = mc.profile(state.model, "p0", grid, best=state.best).interval(0.95)
+    np.testing.assert_allclose([xs[0], xs[-1]], [lo, hi], rtol=1e-4, atol=1e-4)
+    scatter = panel.scatter.object
+    assert isinstance(scatter.data[0], go.Scattergl) and scatter.layout.yaxis.visible is False
 
 
 def test_cancel_stops_and_reenables_start():
     state = linear_state(2)
-    panel = ContourPanel(state=state)
+    panel = make_panel(state, ENDLESS)
     panel.job.min_interval = 0.05
-    factory, points, _ = ellipsoid_run(state, n_radial=2000, n_chain=2000, per_batch=5,
-                                       pause=0.02)
-    assert panel.start(factory=factory)
-    assert not panel.start(factory=factory)  # a second run is refused with a message
+    assert panel.start()
+    assert not panel.start()  # a second run is refused with a message
     assert "already in progress" in panel.alert.object
-    while panel.data.n_points == 0:
+    deadline = time.monotonic() + HANG
+    while panel.data.n_points == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert panel.data.n_points > 0 and panel.job.running
     panel.cancel()
-    assert panel.job.join(HANG)
-    while panel.job.running:
-        time.sleep(0.01)
-    assert panel.job.status == "cancelled" and "Cancelled" in panel.status
-    assert 0 < panel.data.n_points < len(points)
+    wait_idle(panel)
+    result = panel.data.result
+    assert panel.job.status == "cancelled" and result.status == "cancelled"
+    assert panel.status.startswith("Cancelled")
+    assert 0 < len(result.contour_points) < ENDLESS["max_points"]
     assert not panel.start_button.disabled and panel.cancel_button.disabled
+    assert not panel.exports[".csv"].disabled  # the points found so far can be saved
 
 
-def test_missing_finder_gives_a_message(monkeypatch):
-    monkeypatch.delattr(mc, "iter_contour", raising=False)
-    panel = ContourPanel(state=linear_state(2))
-    assert not panel.start()
-    assert panel.alert.visible and "not available in this build" in panel.alert.object
-    assert not panel.job.running
+def test_a_failing_run_is_reported():
+    panel = make_panel(linear_state(2))
+
+    def work(cancel, emit):
+        raise RuntimeError("boom")
+
+    run_to_end(panel, work)
+    assert panel.alert.visible and "The run failed: RuntimeError: boom" in panel.alert.object
+    assert not panel.start_button.disabled and panel.exports[".csv"].disabled
 
 
 def test_no_axis_is_refused():
@@ -218,8 +292,41 @@ def test_no_axis_is_refused():
     frame = panel.settings.roles.value.copy()
     frame["role"] = ["fixed", "profiled", "profiled"]
     panel.settings.roles.value = frame
-    assert not panel.start(factory=lambda cancel: iter(()))
+    assert not panel.start()
     assert "at least one parameter" in panel.alert.object
+
+
+def test_a_parameter_fixed_in_the_model_cannot_be_an_axis():
+    panel = ContourPanel(state=linear_state(2))
+    frame = panel.settings.roles.value.copy()
+    frame["role"] = ["axis", "axis", "axis"]
+    panel.settings.roles.value = frame
+    assert not panel.start()
+    assert "mu is fixed in the model" in panel.alert.object and not panel.job.running
+
+
+def test_default_axes():
+    assert default_axes(linear_state(3).model) == ["p0", "p1", "p2"]
+    five = linear_state(4)
+    assert default_axes(five.model) == ["p0", "p1"]  # mu is fixed: the first two free ones
+    workspace = SessionState(mc.load_spec("assets/examples/multi_channel.json"))
+    axes = default_axes(workspace.model)
+    assert axes[0] == "mu" and len(axes) == 2
+    panel = ContourPanel(state=workspace)
+    roles = panel.settings.roles.value
+    assert (roles["role"] == "profiled").sum() == workspace.model.npar - 2
+    assert panel.profiled_note.visible
+
+
+def test_settings_default_to_the_finders_own():
+    from model_core.contour.settings import DEFAULTS
+
+    panel = ContourPanel(state=linear_state(2))
+    settings = panel.settings.finder_settings
+    assert settings == {k: DEFAULTS[k] for k in settings}
+    assert panel.settings.confidence_level == panel.state.confidence_level
+    panel.state.confidence_level = 0.68
+    assert panel.settings.arguments()["confidence_level"] == 0.68
 
 
 def test_run_arguments_from_roles():
@@ -240,22 +347,32 @@ def test_run_arguments_from_roles():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_factory_calls_the_finder_contract(workers):
+def test_work_calls_the_finder_contract(workers):
     calls = []
 
-    def iter_contour(model, *, executor=None, **kwargs):
-        calls.append((model, executor, kwargs))
-        yield "batch"
+    def finder(model, *, should_stop, on_batch, executor, **kwargs):
+        calls.append((model, executor, kwargs, should_stop()))
+        on_batch("batch")
+        return "result"
 
     state = linear_state(2)
     arguments = {"confidence_level": 0.95, "parameters": ["p0", "p1"], "rng": 1}
-    run = contour_factory(iter_contour, state.model, arguments, workers=workers)
-    assert list(run(threading.Event())) == ["batch"]
-    model, executor, kwargs = calls[0]
-    assert model is state.model and kwargs == arguments
+    work = contour_work(state.model, arguments, workers=workers, finder=finder)
+    emitted = []
+    assert work(threading.Event(), emitted.append) == "result" and emitted == ["batch"]
+    model, executor, kwargs, stopped = calls[0]
+    assert model is state.model and kwargs == arguments and not stopped
     assert (executor is None) == (workers == 1)
     if executor is not None:
-        assert executor._shutdown_thread  # shut down when the run ended
+        assert isinstance(executor, ThreadPoolExecutor) and executor._shutdown
+
+
+def test_two_workers_give_the_same_points(finished3):
+    state, panel = finished3
+    threaded = make_panel(state)
+    threaded.settings.workers = 2
+    run_to_end(threaded)
+    np.testing.assert_array_equal(threaded.data.points, panel.data.points)
 
 
 class _SessionContext:
@@ -274,33 +391,29 @@ def test_closing_the_session_cancels_the_run():
     doc._session_context = weakref.ref(context)
     state = linear_state(2)
     with set_curdoc(doc):
-        panel = ContourPanel(state=state)
+        panel = make_panel(state, ENDLESS)
     panel.job = BackgroundJob(min_interval=0.05, dispatch=lambda callback: callback())
-    stop = threading.Event()
-    factory, _, _ = ellipsoid_run(state, n_radial=100_000, per_batch=5, pause=0.01, stop=stop)
-    assert panel.start(factory=factory)
-    while panel.data.n_points == 0:
+    assert panel.start()
+    deadline = time.monotonic() + HANG
+    while panel.data.n_points == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     for callback in doc.callbacks.session_destroyed_callbacks:
         callback(context)  # what the server does when the tab has gone
-    assert panel.job.join(HANG)
-    stop.set()
-    assert panel.job.status == "cancelled"
+    wait_idle(panel)
+    assert panel.data.result.status == "cancelled"
 
 
 def test_two_sessions_run_at_once_without_mixing():
-    panels = []
-    for k in (2, 3):
+    runs = []
+    for k, seed in ((2, 5), (3, 6)):
         state = linear_state(k)
-        panel = ContourPanel(state=state)
+        panel = make_panel(state, seed=seed)
         panel.job.min_interval = 0.05
-        factory, points, _ = ellipsoid_run(state, per_batch=5, pause=0.005)
-        panels.append((panel, factory, points))
-    for panel, factory, _ in panels:
-        assert panel.start(factory=factory)
-    for panel, _, points in panels:
-        assert panel.job.join(HANG)
-        while panel.job.running:
-            time.sleep(0.01)
-        np.testing.assert_array_equal(panel.data.points, points)
-        assert panel.job.status == "complete"
+        runs.append((state, panel))
+    for _, panel in runs:
+        assert panel.start()
+    for state, panel in runs:
+        wait_idle(panel)
+        alone = mc.find_contour(state.model, **panel.settings.arguments())
+        np.testing.assert_array_equal(panel.data.points, alone.contour_points)
+        assert panel.data.result.status == "complete"

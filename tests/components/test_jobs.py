@@ -120,3 +120,39 @@ def test_dispatch_is_used_for_every_update():
     job.start(counting(5), rec.items, rec.finished)
     assert rec.done.wait(HANG)
     assert len(calls) == len(rec.pushes) + 1  # the pushes, then the end
+
+
+def test_callback_work_emits_and_its_result_comes_last():
+    def work(cancel, emit):
+        n = 0
+        while not cancel.is_set() and n < 50:
+            emit(n)
+            n += 1
+            time.sleep(0.002)
+        return "result"
+
+    job, rec = BackgroundJob(min_interval=0.02), Recorder()
+    job.run(work, rec.items, rec.finished)
+    assert rec.done.wait(HANG)
+    delivered = [i for _, batch in rec.pushes for i in batch]
+    assert delivered == [*range(50), "result"] and rec.status == "complete"
+    assert len(rec.pushes) >= 2
+
+
+def test_callback_work_polls_the_cancel_event():
+    def work(cancel, emit):
+        n = 0
+        while not cancel.is_set():
+            emit(n)
+            n += 1
+            time.sleep(0.002)
+        return "partial"
+
+    job, rec = BackgroundJob(min_interval=0.02), Recorder()
+    job.run(work, rec.items, rec.finished)
+    while not rec.pushes:
+        time.sleep(0.01)
+    job.cancel()
+    assert rec.done.wait(HANG) and rec.status == "cancelled"
+    delivered = [i for _, batch in rec.pushes for i in batch]
+    assert delivered[-1] == "partial" and delivered[:-1] == list(range(len(delivered) - 1))
