@@ -32,14 +32,25 @@ TITLE = "Likelihood Explorer"
 SESSION_LIFETIME_MS = 5000
 SESSION_CHECK_MS = 1000
 
-pn.extension("tabulator", "plotly", notifications=True, raw_css=[
-    (ASSETS / "style.css").read_text(encoding="utf-8")], disconnect_notification=(
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{mime};base64,{data}"
+
+
+pn.extension(
+    "tabulator", "plotly", notifications=True,
+    raw_css=[(ASSETS / "style.css").read_text(encoding="utf-8")],
+    # inlined (no request, works under plain `panel serve app.py` too); see the file
+    js_files={"le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js",
+                                            "text/javascript")},
+    disconnect_notification=(
         "Connection to the server was lost: reload the page to start a new session."))
 
 
 def _logo_uri() -> str:
-    data = base64.b64encode((ASSETS / "logo.svg").read_bytes()).decode("ascii")
-    return f"data:image/svg+xml;base64,{data}"
+    return _data_uri(ASSETS / "logo.svg", "image/svg+xml")
 
 
 class App(Viewer):

@@ -17,12 +17,14 @@ import html
 import io
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import panel as pn
 import param
 from panel.viewable import Viewer
@@ -38,9 +40,11 @@ from .state import SessionState
 
 __all__ = ["ContourPanel", "contour_work", "export_bytes"]
 
-#: Points drawn while a run streams, and once it has ended.
-STREAM_LIMIT = 3000
+#: Points drawn while a run streams, and once it has ended.  A software-rendered 3-D scene
+#: takes ~0.3 s per update in headless chromium: few points, and the slower figures rarely.
+STREAM_LIMIT = 1000
 FINAL_LIMIT = 20000
+SLOW_FIGURES_EVERY = 2.0
 #: All pairwise projections up to this many axes; beyond, only the pairs of the picked axes.
 ALL_PAIRS_UP_TO = 5
 #: The coverage view reports the covered fraction within these relative distances.
@@ -54,12 +58,25 @@ def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1
     finder = finder or mc.find_contour
 
     def work(cancel: threading.Event, emit: Callable[[Any], None]) -> mc.ContourResult:
+        held: list[Any] = []
+
+        def on_batch(batch: mc.ContourBatch) -> None:
+            # a batch without points (the fit's) waits for the first points, so that the
+            # first push to the page, which the throttle lets through at once, draws them
+            held.append(batch)
+            if len(batch.points):
+                for item in held:
+                    emit(item)
+                held.clear()
+
         executor = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="le-contour")
                     if workers > 1 else None)
         try:
-            return finder(model, should_stop=cancel.is_set, on_batch=emit, executor=executor,
-                          **arguments)
+            return finder(model, should_stop=cancel.is_set, on_batch=on_batch,
+                          executor=executor, **arguments)
         finally:
+            for item in held:
+                emit(item)
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
 
@@ -105,12 +122,14 @@ class ContourPanel(Viewer):
         self.pickers = [pn.widgets.Select(label=f"{axis} axis", options=[], width=120,
                                           visible=False) for axis in "xyz"]
         self.placeholder = pn.pane.HTML(
-            "<div class='le-placeholder'>Press <b>Start</b>: the points appear here as the "
-            "finder streams them, coloured by origin (radial search or constrained chains), "
-            "with the pairwise projections and the residuals NLL − T below.</div>",
-            sizing_mode="stretch_width")
-        # the plotly panes join the page with the first points (plotly.js is slow to start)
+            "<div class='le-placeholder'>Choose at least one contour axis in the table, then "
+            "press <b>Start</b>.</div>", sizing_mode="stretch_width")
+        # the plotly panes join the page when the tab is first shown (plotly.js takes a
+        # while to set up a WebGL scene; better then than on Start)
         self.figures_area = pn.Column(self.placeholder, sizing_mode="stretch_width")
+        self._stale_figures = False
+        self._drawn_points = -1
+        self._slow_drawn_at = -float("inf")
         plotly = dict(link_figure=False, sizing_mode="stretch_width",
                       config={"displaylogo": False})
         self.scatter = pn.pane.Plotly(None, height=480, css_classes=["le-scatter"], **plotly)
@@ -136,10 +155,12 @@ class ContourPanel(Viewer):
         self.start_button.on_click(lambda event: self.start())
         self.cancel_button.on_click(lambda event: self.cancel())
         self.coverage_button.on_click(lambda event: self.check_coverage())
+        self._setting_pickers = False
         for picker in self.pickers:
-            picker.param.watch(lambda event: self._redraw(final=not self.job.running), "value")
+            picker.param.watch(self._picked, "value")
         self.state.param.watch(self._sync_level, "confidence_level")
         self.settings.roles.param.watch(self._roles_changed, "value")
+        self.settings.param.watch(self._shown, "active")
         self._roles_changed()
         self._set_exports(False)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
@@ -150,6 +171,49 @@ class ContourPanel(Viewer):
 
     def _roles_changed(self, *events: Any) -> None:
         self.profiled_note.visible = self.settings.has_profiled
+        if self.data.k == 0:
+            self._preview()
+
+    def _shown(self, *events: Any) -> None:
+        if not self.settings.active:
+            return
+        if self.data.k == 0:
+            self._preview()
+        elif self._stale_figures:
+            self._redraw(final=not self.job.running, force=True)
+
+    def _preview(self) -> None:
+        """Empty figures over the chosen axes, the best fit marked, before any run."""
+        if not self.settings.active:
+            return
+        frame = self.settings.roles.value
+        axes = [str(n) for n, r in zip(frame["parameter"], frame["role"], strict=True)
+                if r == "axis"] if len(frame) else []
+        if not axes:
+            self.figures_area.objects = [self.placeholder]
+            return
+        model, best = self.state.model, self.state.best
+        names = tuple(axes)
+        k = len(names)
+        theta = np.array([best.x[model.index(n)] for n in names])
+        empty = np.zeros((0, k))
+        shown = tuple(range(min(k, 3)))
+        self.scatter.height = 480 if k > 1 else 260
+        self.scatter.object = contour_plots.scatter_figure(
+            empty, np.zeros(0, bool), np.zeros(0, bool), names, theta, shown,
+            title="Press Start: the points appear here as the finder streams them")
+        self.projections.visible = k >= 3
+        if k >= 3:
+            self.projections.object = contour_plots.projections_figure(
+                empty, np.zeros(0, bool), names, theta,
+                list(combinations(shown, 2)) if k > ALL_PAIRS_UP_TO else None)
+        self.residuals.object = contour_plots.residual_figure(np.zeros(0), np.zeros(0, bool))
+        self._show_figures()
+
+    def _show_figures(self) -> None:
+        if self.placeholder in self.figures_area.objects:
+            self.figures_area.objects = [pn.Row(*self.pickers), self.scatter, self.projections,
+                                         self.residuals, self.coverage]
 
     # ------------------------------------------------------------------ running
     def start(self, work: Work | None = None) -> bool:
@@ -168,6 +232,8 @@ class ContourPanel(Viewer):
             work = contour_work(model, arguments, workers=self.settings.workers)
         self._model = model
         self.data = ContourData()
+        # the projections and residuals join in later: the first push draws the scatter alone
+        self._drawn_points, self._slow_drawn_at = -1, time.monotonic()
         self.coverage_result = None
         # the page shows the run before it starts (without a session, the job may end
         # before job.run returns)
@@ -255,14 +321,22 @@ class ContourPanel(Viewer):
         self.notes.visible = bool(self.notes.object)
 
     # ------------------------------------------------------------------ drawing
+    def _picked(self, event: param.parameterized.Event) -> None:
+        if not self._setting_pickers:
+            self._redraw(final=not self.job.running, force=True)
+
     def _update_pickers(self) -> None:
         names = list(self.data.parameter_names)
         show = len(names) > 3
-        for n, picker in enumerate(self.pickers):
-            if picker.options != names:
-                picker.options = names
-                picker.value = names[n] if n < len(names) else None
-            picker.visible = show
+        self._setting_pickers = True
+        try:
+            for n, picker in enumerate(self.pickers):
+                if picker.options != names:
+                    picker.param.update(options=names,
+                                        value=names[n] if n < len(names) else None)
+                picker.visible = show
+        finally:
+            self._setting_pickers = False
 
     def display_axes(self) -> tuple[int, ...]:
         """Indices of the axes drawn in the scatter (the pickers' choice when k > 3)."""
@@ -278,24 +352,42 @@ class ContourPanel(Viewer):
             return list(combinations(range(self.data.k), 2))
         return list(combinations(self.display_axes(), 2))
 
-    def _redraw(self, *, final: bool) -> None:
+    def _redraw(self, *, final: bool, force: bool = False) -> None:
+        """Draw the points: while streaming, a sample in the 3-D scatter at every push (the
+        layout kept, so only the data go to the browser) and the projections and residuals
+        at most every ``SLOW_FIGURES_EVERY`` seconds; everything once the run has ended."""
         data = self.data
         if data.k == 0:
             return
+        if not self.settings.active:  # off screen: drawn when shown
+            self._stale_figures = True
+            return
+        if not (final or force) and data.n_points == self._drawn_points:
+            return  # nothing new (e.g. the fit's batch)
+        self._stale_figures = False
+        self._drawn_points = data.n_points
         shown = contour_plots.subsample(data.n_points, FINAL_LIMIT if final else STREAM_LIMIT)
         points, radial, bound = data.points[shown], data.from_radial[shown], data.on_bound[shown]
-        note = "" if len(shown) == data.n_points else f" (showing {len(shown)} of {data.n_points})"
+        if final:
+            note = "" if len(shown) == data.n_points else \
+                f" (showing {len(shown)} of {data.n_points})"
+            title = f"{data.n_points} points on NLL = T{note}"
+        else:
+            title = (f"{data.n_points} points so far on NLL = T (drawing {len(shown)} while "
+                     "the run streams)")
         self.scatter.height = 480 if data.k > 1 else 260
         self.scatter.object = contour_plots.scatter_figure(
             points, radial, bound, data.parameter_names, data.theta_mle, self.display_axes(),
-            title=f"{data.n_points} points on NLL = T{note}")
+            title=title)
+        self._show_figures()
+        now = time.monotonic()
+        if not (final or force) and now - self._slow_drawn_at < SLOW_FIGURES_EVERY:
+            return
+        self._slow_drawn_at = now
         if data.k >= 3:
             self.projections.object = contour_plots.projections_figure(
                 points, radial, data.parameter_names, data.theta_mle, self.display_pairs())
         self.projections.visible = data.k >= 3
-        if self.placeholder in self.figures_area.objects:
-            self.figures_area.objects = [pn.Row(*self.pickers), self.scatter, self.projections,
-                                         self.residuals, self.coverage]
         self.residuals.object = contour_plots.residual_figure(data.residuals[shown], radial)
 
     def figures(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 
 __all__ = ["BackgroundJob", "JobBusy", "Work"]
 
@@ -203,9 +204,15 @@ def _session_dispatch(doc: Any) -> Dispatch:
     if doc is None or getattr(doc, "session_context", None) is None:
         return lambda callback: callback()
 
+    def held(callback: Callable[[], None]) -> None:
+        # one message for all the changes a push makes (each change would otherwise be
+        # sent on its own, and while the worker holds the GIL every send waits its turn)
+        with set_curdoc(doc), pn.io.hold(doc):
+            callback()
+
     def dispatch(callback: Callable[[], None]) -> None:
         try:
-            doc.add_next_tick_callback(callback)
+            doc.add_next_tick_callback(partial(held, callback))
         except Exception:  # noqa: BLE001 - the session is gone: nothing left to update
             log.debug("session closed; dropping a job update")
 

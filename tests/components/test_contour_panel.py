@@ -352,14 +352,16 @@ def test_work_calls_the_finder_contract(workers):
 
     def finder(model, *, should_stop, on_batch, executor, **kwargs):
         calls.append((model, executor, kwargs, should_stop()))
-        on_batch("batch")
+        on_batch(types.SimpleNamespace(points=[]))
+        on_batch(types.SimpleNamespace(points=[1]))
         return "result"
 
     state = linear_state(2)
     arguments = {"confidence_level": 0.95, "parameters": ["p0", "p1"], "rng": 1}
     work = contour_work(state.model, arguments, workers=workers, finder=finder)
     emitted = []
-    assert work(threading.Event(), emitted.append) == "result" and emitted == ["batch"]
+    assert work(threading.Event(), emitted.append) == "result"
+    assert [len(b.points) for b in emitted] == [0, 1]  # the empty batch waited for points
     model, executor, kwargs, stopped = calls[0]
     assert model is state.model and kwargs == arguments and not stopped
     assert (executor is None) == (workers == 1)

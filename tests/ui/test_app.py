@@ -27,7 +27,7 @@ def test_page_loads_with_map_and_profiles(open_page):
     app.screenshot("profiles.png")
     app.tab("Contour finder")
     page.locator(".tabulator-cell[tabulator-field='role']").first.wait_for()
-    page.locator(".le-placeholder").first.wait_for()
+    page.locator(".le-scatter .js-plotly-plot").first.wait_for()  # the empty 3-D view
     app.tab("Learn")
     page.locator(".le-learn mjx-container, .le-learn svg").first.wait_for()
     assert app.console_errors == []
