@@ -1,4 +1,5 @@
-"""The model editor's tables: bins, covariance matrix and parameters.
+"""The model editor's tables: bins, covariance matrix, parameters and a workspace's
+observed counts.
 
 Each table shows part of the editor's draft and turns a user's edit into a new
 draft, which it hands to ``submit`` (the editor then asks the session state to
@@ -19,10 +20,11 @@ import param
 from bokeh.models.widgets.tables import BooleanFormatter, NumberFormatter
 from panel.viewable import Viewer
 
-from . import spec_edit
+from . import spec_edit, workspace_edit
 from .spec_edit import TEMPLATE_PREFIX
 
-__all__ = ["BinsTable", "CovarianceTable", "ParametersTable", "changed_cells"]
+__all__ = ["BinsTable", "CovarianceTable", "ObservationsTable", "ParametersTable",
+           "changed_cells"]
 
 Submit = Callable[[dict[str, Any], str], None]
 _NUMBER = NumberFormatter(format="0[.][000000]", nan_format="NaN")
@@ -202,6 +204,29 @@ class ParametersTable(_Table):
 
     def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
         draft = self._draft
+        apply = (workspace_edit.apply_parameters if draft.get("kind") == "histfactory"
+                 else spec_edit.apply_parameters_frame)
         for row in sorted({r for r, _ in cells}):
-            draft = spec_edit.apply_parameters_frame(draft, frame, row)
+            draft = apply(draft, frame, row)
         self.submit(draft, self._section)
+
+
+class ObservationsTable(_Table):
+    """Observed counts of the binned channels: one row per channel and bin."""
+
+    _section = "workspace"
+
+    def refresh(self, draft: dict[str, Any]) -> None:
+        self._draft = draft
+        frame = workspace_edit.observations_frame(draft)
+        if getattr(self, "_configured", False):
+            self._show(frame)
+            return
+        self._configured = True
+        self._show(frame, editors={"channel": None, "bin": None,
+                                   "observed": {"type": "number", "step": "any"}},
+                   formatters={"observed": _NUMBER},
+                   titles={"observed": "observed n"})
+
+    def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
+        self.submit(workspace_edit.apply_observations(self._draft, frame), self._section)

@@ -12,7 +12,8 @@ import model_core as mc
 __all__ = ["SECTIONS", "describe", "notify", "section_for"]
 
 #: Editor sections an error can be shown next to.
-SECTIONS = ("general", "bins", "covariance", "expression", "parameters")
+SECTIONS = ("general", "upload", "bins", "covariance", "expression", "parameters",
+            "workspace")
 
 
 def section_for(field: str) -> str:
@@ -25,6 +26,9 @@ def section_for(field: str) -> str:
         return "expression"
     if field.startswith(("parameters", "poi")):
         return "parameters"
+    if field.startswith(("workspace", "observations", "channels", "measurement",
+                         "modifier_settings")):
+        return "workspace"
     return "general"
 
 

@@ -4,12 +4,15 @@ The editor keeps a *draft* of the spec (JSON-ready data, possibly invalid).
 Every edit produces a new draft and proposes it to the session state; when
 ``model_core.load_spec`` rejects it, the message appears next to the field
 and in a notification, and the state keeps the last valid model, so the plots
-never break.  The counting-kind tables appear only for counting kinds; any
-other spec (a workspace) is shown as JSON and can still be loaded and saved.
+never break.  The counting-kind tables appear only for counting kinds; a
+HistFactory workspace gets its own view (measurement, channels, observed counts,
+interpolation codes) and the same parameters table.  Any model that HistFactory
+can express saves as a pyhf workspace too.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -23,10 +26,11 @@ import model_core as mc
 from model_core.examples import example_names
 from model_core.spec import KINDS, parameter_layout
 
-from . import spec_edit
+from . import spec_edit, workspace_edit
 from .editor_tables import BinsTable, CovarianceTable, ParametersTable
 from .feedback import SECTIONS, describe, notify, section_for
 from .state import SessionState, is_counting
+from .workspace_editor import WorkspaceEditor
 
 __all__ = ["ModelEditor"]
 
@@ -59,10 +63,18 @@ class ModelEditor(Viewer):
                                       options={v: k for k, v in _KIND_LABELS.items()},
                                       sizing_mode="stretch_width")
         self.upload = pn.widgets.FileInput(accept=".json", multiple=False,
-                                           sizing_mode="stretch_width")
+                                           sizing_mode="stretch_width", css_classes=["le-upload"])
         self.download = pn.widgets.FileDownload(callback=self._saved_json, filename="model.json",
                                                 label="Save spec (JSON)", color="primary",
                                                 sizing_mode="stretch_width")
+        self.save_workspace = pn.widgets.FileDownload(
+            callback=self._saved_workspace, filename="workspace.json",
+            label="Save as pyhf workspace", color="light", sizing_mode="stretch_width",
+            description="The model as a pyhf 1.0.0 workspace (JSON), where HistFactory can "
+            "express it")
+        self.export_note = pn.widgets.StaticText(value="", css_classes=["le-muted"],
+                                                 sizing_mode="stretch_width", margin=(0, 5))
+        self.workspace = WorkspaceEditor(submit=self.submit)
         self.revert = pn.widgets.Button(label="Revert to the model in use", color="light",
                                         visible=False, sizing_mode="stretch_width")
         self.bins = BinsTable(submit=self.submit)
@@ -71,11 +83,12 @@ class ModelEditor(Viewer):
         self.add_bin = pn.widgets.Button(label="+ bin", color="light", width=70)
         self.remove_bin = pn.widgets.Button(label="− bin", color="light", width=70,
                                             description="Remove the selected bin (or the last)")
-        self.template_name = pn.widgets.TextInput(placeholder="new template", width=110)
-        self.add_template = pn.widgets.Button(label="+ template", color="light", width=95)
-        self.remove_template = pn.widgets.Select(options=[], width=80)
+        self.template_name = pn.widgets.TextInput(placeholder="name of a new template",
+                                                  sizing_mode="stretch_width")
+        self.add_template = pn.widgets.Button(label="+ template", color="light", width=110)
+        self.remove_template = pn.widgets.Select(options=[], sizing_mode="stretch_width")
         self.remove_template_button = pn.widgets.Button(label="− template", color="light",
-                                                        width=95)
+                                                        width=110)
         self.expression = pn.widgets.TextInput(label="Signal expression",
                                                sizing_mode="stretch_width")
         self.expression_feedback = pn.widgets.StaticText(value="", css_classes=["le-feedback"],
@@ -86,12 +99,12 @@ class ModelEditor(Viewer):
             color="light", sizing_mode="stretch_width")
         self.status = pn.widgets.StaticText(value="", css_classes=["le-status"],
                                             sizing_mode="stretch_width")
-        self._json_view = pn.pane.JSON({}, depth=2, theme="light", visible=False,
-                                       sizing_mode="stretch_width")
+        self._json_view = pn.pane.JSON({}, depth=2, theme="light", sizing_mode="stretch_width")
         self._layout = self._build_layout()
         self._submitting = False
         self._wire()
         self._reset_from_state()
+        self._refresh_export()
 
     # ------------------------------------------------------------------ wiring
     def _wire(self) -> None:
@@ -107,6 +120,14 @@ class ModelEditor(Viewer):
         self.expression.param.watch(self._on_expression_typed, "value_input")
         self.expression.param.watch(self._on_expression, "value")
         self.state.param.watch(self._on_state, "revision")
+        self.state.param.watch(lambda event: self._refresh_export(), "revision")
+        self._json_card.param.watch(lambda event: self._show_json(), "collapsed")
+
+    def _show_json(self) -> None:
+        """The draft as JSON, sent to the page only while its card is open (a workspace
+        can be large)."""
+        if not self._json_card.collapsed and self._json_card.visible:
+            self._json_view.object = self.draft
 
     def _on_state(self, event: param.parameterized.Event) -> None:
         if not self._submitting:
@@ -148,14 +169,22 @@ class ModelEditor(Viewer):
     def _refresh_views(self) -> None:
         draft, spec = self.draft, self.state.spec
         counting = is_counting(spec) and draft.get("kind") in KINDS
+        workspace = isinstance(spec, mc.WorkspaceSpec) and draft.get("kind") == "histfactory"
         for section in self._counting_sections:
             section.visible = counting
+        self._workspace_card.visible = workspace
+        self._params_card.visible = counting or workspace
         self.kind.visible = counting
         self._matrix_card.visible = counting and draft.get("covariance") is not None
-        self._json_view.visible = not counting
+        self._json_card.visible = not counting
         self._set_quietly(self.name_input, draft.get("name", ""))
+        if workspace:
+            self.workspace.refresh(draft, spec)
+            model = self.state.model
+            self.parameters.refresh(draft, list(model.parameter_names), model.init,
+                                    model.bounds, model.fixed)
         if not counting:
-            self._json_view.object = draft
+            self._show_json()
             self._refresh_status()
             return
         self._set_quietly(self.kind, draft["kind"])
@@ -201,9 +230,11 @@ class ModelEditor(Viewer):
     def _on_upload(self, event: param.parameterized.Event) -> None:
         if event.new is None:
             return
-        error = self.state.propose(event.new)
+        filename = self.upload.filename or "upload"
+        error = self.state.propose(workspace_edit.as_upload(event.new, self.upload.filename))
         if error is not None:
-            self._show_error(error, "general", prefix=f"{self.upload.filename or 'upload'}: ")
+            self._show_error(error, "upload", prefix=f"<b>{html.escape(filename)}</b> — ",
+                             here=True)
 
     def _on_remove_bin(self, event: Any) -> None:
         row = self.bins.selected_row
@@ -266,17 +297,40 @@ class ModelEditor(Viewer):
         draft = {**self.draft, "signal": {**self.draft["signal"], "expression": event.new}}
         self.submit(spec_edit.prune_parameters(draft), "expression")
 
+    def _slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", self.state.spec.name).strip("_") or "model"
+
     def _saved_json(self) -> io.StringIO:
-        spec = self.state.spec
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", spec.name).strip("_") or "model"
-        self.download.filename = f"{slug}.json"
-        return io.StringIO(json.dumps(spec.to_dict(), indent=2))
+        self.download.filename = f"{self._slug()}.json"
+        return io.StringIO(json.dumps(self.state.spec.to_dict(), indent=2))
+
+    def _saved_workspace(self) -> io.StringIO:
+        """The model in use as a pyhf workspace (the button is disabled when it has none)."""
+        self.save_workspace.filename = f"{self._slug()}_workspace.json"
+        return io.StringIO(json.dumps(mc.to_workspace(self.state.spec), indent=2))
+
+    def _refresh_export(self) -> None:
+        """Enable "Save as pyhf workspace" when the model has an equivalent workspace, else
+        say why not."""
+        try:
+            mc.to_workspace(self.state.spec)
+        except mc.SpecError as exc:
+            self.save_workspace.disabled = True
+            self.export_note.value = f"No pyhf workspace for this model: {describe(exc)}"
+            return
+        self.save_workspace.disabled = False
+        self.export_note.value = ""
 
     # ------------------------------------------------------------------ messages
-    def _show_error(self, error: BaseException, section: str, prefix: str = "") -> None:
+    def _show_error(self, error: BaseException, section: str, prefix: str = "",
+                    here: bool = False) -> None:
+        """Show ``error`` next to the field it names (next to ``section`` when ``here``
+        or when it names none) and in a notification."""
         field = getattr(error, "field", "")
-        target = section_for(field) if field else section
+        target = section_for(field) if field and not here else section
         if target == "covariance" and self.draft.get("covariance") is None:
+            target = "general"
+        if target in ("workspace", "bins", "expression") and not self._section_shown(target):
             target = "general"
         for name, alert in self.alerts.items():
             alert.visible = name == target
@@ -292,6 +346,11 @@ class ModelEditor(Viewer):
             alert.visible = False
         self.revert.visible = False
 
+    def _section_shown(self, section: str) -> bool:
+        card = {"workspace": self._workspace_card, "bins": self._counting_sections[0],
+                "expression": self._counting_sections[1]}[section]
+        return card.visible
+
     def _refresh_status(self) -> None:
         best, spec = self.state.best, self.state.spec
         if self.state.error is not None:
@@ -306,9 +365,10 @@ class ModelEditor(Viewer):
     def _build_layout(self) -> pn.viewable.Viewable:
         bins_card = pn.Card(
             self.alerts["bins"], self.bins,
-            pn.Row(self.add_bin, self.remove_bin, self.template_name, self.add_template,
+            pn.Row(self.add_bin, self.remove_bin, sizing_mode="stretch_width"),
+            pn.Row(self.template_name, self.add_template, sizing_mode="stretch_width"),
+            pn.Row(self.remove_template, self.remove_template_button,
                    sizing_mode="stretch_width"),
-            pn.Row(self.remove_template, self.remove_template_button),
             title="Bins and signal templates", sizing_mode="stretch_width", collapsible=True)
         self._matrix_card = pn.Card(
             self.alerts["covariance"], self.mode_toggle, self.matrix,
@@ -318,19 +378,26 @@ class ModelEditor(Viewer):
         signal_card = pn.Card(self.alerts["expression"], self.expression,
                               self.expression_feedback, title="Signal",
                               sizing_mode="stretch_width", collapsible=True)
-        params_card = pn.Card(self.alerts["parameters"], self.parameters,
-                              title="Parameters", sizing_mode="stretch_width", collapsible=True)
-        self._counting_sections = [bins_card, signal_card, params_card]
+        self._params_card = pn.Card(self.alerts["parameters"], self.parameters,
+                                    title="Parameters", sizing_mode="stretch_width",
+                                    collapsible=True)
+        self._workspace_card = pn.Card(self.alerts["workspace"], self.workspace,
+                                       title="HistFactory workspace",
+                                       sizing_mode="stretch_width", collapsible=True)
+        self._json_card = pn.Card(self._json_view, title="Spec as JSON (read-only)",
+                                  collapsed=True, sizing_mode="stretch_width")
+        self._counting_sections = [bins_card, signal_card]
         general = pn.Column(
             self.status, self.alerts["general"], self.revert,
             pn.Row(self.preset, self.kind, sizing_mode="stretch_width"), self.name_input,
-            pn.Row(pn.Column(pn.pane.HTML("<small>Load a spec (JSON)</small>", margin=(0, 5)),
-                             self.upload, sizing_mode="stretch_width"),
-                   pn.Column(pn.Spacer(height=18), self.download, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
-        return pn.Column(general, bins_card, self._matrix_card, signal_card, params_card,
-                         self._json_view, sizing_mode="stretch_width", css_classes=["le-editor"])
+            pn.pane.HTML("<small>Load a model: a spec or a pyhf workspace (JSON)</small>",
+                         margin=(4, 5, 0, 5)),
+            self.upload, self.alerts["upload"],
+            pn.Row(self.download, self.save_workspace, sizing_mode="stretch_width"),
+            self.export_note, sizing_mode="stretch_width")
+        return pn.Column(general, self._workspace_card, bins_card, self._matrix_card,
+                         signal_card, self._params_card, self._json_card,
+                         sizing_mode="stretch_width", css_classes=["le-editor"])
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

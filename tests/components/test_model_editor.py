@@ -141,9 +141,11 @@ def test_bad_bounds_are_reported(state, views):
 def test_malformed_upload(state, views):
     editor, _ = views
     best = state.best
+    editor.upload.filename = "broken.json"
     editor.upload.value = b'{"kind": "multivariate_normal", "data": [1,'
-    assert _visible_alerts(editor) == {"general"}
-    assert "malformed JSON" in editor.alerts["general"].object
+    assert _visible_alerts(editor) == {"upload"}  # next to the file input
+    assert "malformed JSON" in editor.alerts["upload"].object
+    assert "broken.json" in editor.alerts["upload"].object
     assert state.best is best
 
 
@@ -166,13 +168,17 @@ def test_preset(state, views):
     assert (view.x_axis, view.y_axis) == ("mu", "theta_0")
 
 
-def test_workspace_spec_shows_json_not_tables(state, views):
+def test_workspace_spec_shows_its_own_view(state, views):
     editor, view = views
     editor.preset.value = "pyhf_two_bin_shapesys"
     assert state.spec.kind == "histfactory"
-    assert editor._json_view.visible and editor._json_view.object["kind"] == "histfactory"
+    assert editor._workspace_card.visible and editor._params_card.visible
     assert not editor.kind.visible and not editor._matrix_card.visible
     assert not any(card.visible for card in editor._counting_sections)
+    assert editor._json_card.visible and editor._json_card.collapsed
+    editor._json_card.collapsed = False
+    assert editor._json_view.object["kind"] == "histfactory"
     assert view.grid is not None  # the map works for any model
     editor.preset.value = "three_shapes"
-    assert editor.kind.visible and editor._matrix_card.visible and not editor._json_view.visible
+    assert editor.kind.visible and editor._matrix_card.visible
+    assert not editor._workspace_card.visible and not editor._json_card.visible
