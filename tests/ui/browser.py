@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
+
 __all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
            "JS_MAP_XRANGE", "AppPage", "free_port"]
 
@@ -83,8 +85,17 @@ class AppPage:
 
     def edit_cell(self, field: str, value: str, row: int = 0) -> None:
         cell = self.page.locator(f".tabulator-cell[tabulator-field='{field}']").nth(row)
-        cell.click()
         editor = cell.locator("input")
+        for attempt in range(5):
+            # a layout pass of the page redraws the tables, which closes an open editor
+            # (or detaches the cell under the pointer): the click is then repeated
+            try:
+                cell.click()
+                editor.wait_for(timeout=2_000)
+                break
+            except PlaywrightError:
+                if attempt == 4:
+                    raise
         editor.fill(value)
         editor.press("Enter")
 
