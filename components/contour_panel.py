@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
 import model_core as mc
@@ -41,9 +42,10 @@ from .state import SessionState
 __all__ = ["ContourPanel", "contour_work", "export_bytes"]
 
 #: Points drawn while a run streams, and once it has ended.  A software-rendered 3-D scene
-#: takes ~0.3 s per update in headless chromium: few points, and the slower figures rarely.
+#: takes ~0.3 s per update in headless chromium (and ~2 s for 10,000 points in every
+#: figure): few points while streaming, the slower figures rarely.
 STREAM_LIMIT = 1000
-FINAL_LIMIT = 20000
+FINAL_LIMIT = 10000
 SLOW_FIGURES_EVERY = 2.0
 #: All pairwise projections up to this many axes; beyond, only the pairs of the picked axes.
 ALL_PAIRS_UP_TO = 5
@@ -81,6 +83,21 @@ def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1
                 executor.shutdown(wait=False, cancel_futures=True)
 
     return work
+
+
+def _soon(callback: Callable[[], None], delay_ms: int = 150) -> None:
+    """Call ``callback`` ``delay_ms`` later on the session's event loop, as a message of
+    its own (at once when there is no session: tests, scripts)."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        callback()
+        return
+
+    def run() -> None:
+        with set_curdoc(doc), pn.io.hold(doc):
+            callback()
+
+    doc.add_timeout_callback(run, delay_ms)
 
 
 def export_bytes(result: mc.ContourResult, suffix: str) -> bytes:
@@ -207,7 +224,8 @@ class ContourPanel(Viewer):
             self.projections.object = contour_plots.projections_figure(
                 empty, np.zeros(0, bool), names, theta,
                 list(combinations(shown, 2)) if k > ALL_PAIRS_UP_TO else None)
-        self.residuals.object = contour_plots.residual_figure(np.zeros(0), np.zeros(0, bool))
+        self.residuals.object = contour_plots.residual_figure(np.zeros(0), np.zeros(0, bool),
+                                                              np.zeros(0, bool))
         self._show_figures()
 
     def _show_figures(self) -> None:
@@ -281,7 +299,11 @@ class ContourPanel(Viewer):
                            f"{data.n_evaluations:,} NLL evaluations")
             self.progress_text.value = self.status
         if data.warnings:
-            self._show_notes(data.warnings, warning=True)
+            # listed in full when the run ends: an alert appearing mid-run moves the page,
+            # and the browser then lays every figure out again while points stream
+            count = len(data.warnings)
+            self.progress_text.value += (f" · <span class='le-warn'>⚠ {count} warning"
+                                         f"{'s' if count > 1 else ''}, listed at the end</span>")
         self._update_pickers()
         self._redraw(final=False)
 
@@ -313,7 +335,10 @@ class ContourPanel(Viewer):
         has_points = len(result.contour_points) > 0
         self._set_exports(has_points)
         self.coverage_button.disabled = not (has_points and result.dof <= 3)
-        self._redraw(final=True)
+        data = self.data
+        # the final figures (every point) take the browser a while to draw: sent a moment
+        # later, so that the page shows that the run ended (and answers a click) first
+        _soon(lambda: self._redraw(final=True) if self.data is data else None)
 
     def _show_notes(self, lines: list[str] | tuple[str, ...], *, warning: bool) -> None:
         self.notes.object = "<br>".join(f"• {html.escape(line)}" for line in lines if line)
@@ -373,8 +398,9 @@ class ContourPanel(Viewer):
                 f" (showing {len(shown)} of {data.n_points})"
             title = f"{data.n_points} points on NLL = T{note}"
         else:
-            title = (f"{data.n_points} points so far on NLL = T (drawing {len(shown)} while "
-                     "the run streams)")
+            # the same title at every push: a new layout would redraw the whole 3-D scene
+            title = (f"Points on NLL = T as they arrive (a sample of at most {STREAM_LIMIT} "
+                     "while the run streams)")
         self.scatter.height = 480 if data.k > 1 else 260
         self.scatter.object = contour_plots.scatter_figure(
             points, radial, bound, data.parameter_names, data.theta_mle, self.display_axes(),
@@ -388,7 +414,7 @@ class ContourPanel(Viewer):
             self.projections.object = contour_plots.projections_figure(
                 points, radial, data.parameter_names, data.theta_mle, self.display_pairs())
         self.projections.visible = data.k >= 3
-        self.residuals.object = contour_plots.residual_figure(data.residuals[shown], radial)
+        self.residuals.object = contour_plots.residual_figure(data.residuals[shown], radial, bound)
 
     def figures(self) -> dict[str, Any]:
         """The current figures (every point), for the HTML export."""
@@ -400,7 +426,8 @@ class ContourPanel(Viewer):
             out["Pairwise projections"] = contour_plots.projections_figure(
                 data.points, data.from_radial, data.parameter_names, data.theta_mle,
                 self.display_pairs())
-        out["Residuals"] = contour_plots.residual_figure(data.residuals, data.from_radial)
+        out["Residuals"] = contour_plots.residual_figure(data.residuals, data.from_radial,
+                                                         data.on_bound)
         if self.coverage.visible and self.coverage.object is not None:
             out["Coverage"] = self.coverage.object
         return out

@@ -66,15 +66,18 @@ def scatter_figure(points: np.ndarray, from_radial: np.ndarray, on_bound: np.nda
                    names: tuple[str, ...], theta_mle: np.ndarray | None,
                    axes: tuple[int, ...], *, title: str = "") -> go.Figure:
     """The contour points over ``axes`` (1, 2 or 3 of them; 3-D for three), coloured by
-    origin, points on a bound circled, the best fit marked."""
+    origin, points on a bound circled, the best fit marked.
+
+    The traces are always the same four (radial, chains, on a bound, best fit), empty
+    or not, so that a streamed update changes data, not the figure's structure."""
     dims = len(axes)
     traces = [_trace(points[from_radial == origin], axes, name=label,
                      marker=dict(color=color, size=3 if dims == 3 else 5))
               for origin, (label, color) in ORIGINS.items()]
-    if on_bound.any():
-        traces.append(_trace(points[on_bound], axes, name="on a bound",
-                             marker=dict(color="rgba(0,0,0,0)", size=9 if dims < 3 else 5,
-                                         line=dict(color="black", width=1.5))))
+    # the same traces whatever the points, so that a streamed update only sends new data
+    traces.append(_trace(points[on_bound], axes, name="on a bound",
+                         marker=dict(color="rgba(0,0,0,0)", size=9 if dims < 3 else 5,
+                                     line=dict(color="black", width=1.5))))
     if theta_mle is not None and len(theta_mle):
         traces.append(_trace(np.asarray(theta_mle)[None], axes, name="best fit", marker=BEST))
     return _figure(traces, dict(title=dict(text=title, **_TITLE), uirevision="contour-scatter",
@@ -114,16 +117,24 @@ def projections_figure(points: np.ndarray, from_radial: np.ndarray, names: tuple
                                 title=dict(text="Pairwise projections", **_TITLE)))
 
 
-def residual_figure(residuals: np.ndarray, from_radial: np.ndarray) -> go.Figure:
-    """Histogram of ``NLL - T`` by origin (every point should sit at zero)."""
+def residual_figure(residuals: np.ndarray, from_radial: np.ndarray,
+                    on_bound: np.ndarray) -> go.Figure:
+    """Histogram of ``NLL - T`` by origin for the points on the surface (every one should
+    sit at zero); points on a parameter bound lie inside the region and are only counted."""
+    surface = ~np.asarray(on_bound, dtype=bool)
+    residuals, from_radial = residuals[surface], from_radial[surface]
     traces = [dict(type="histogram", x=residuals[from_radial == origin], name=label,
                    marker=dict(color=color), opacity=0.7, nbinsx=40)
               for origin, (label, color) in ORIGINS.items()
               if np.any(from_radial == origin)]
     largest = float(np.max(np.abs(residuals))) if len(residuals) else 0.0
+    title = f"Residuals NLL − T (largest |r| = {largest:.2g})"
+    n_bound = int(np.count_nonzero(~surface))
+    if n_bound:
+        title += f" · {n_bound} points on a bound (inside the region) not shown"
     return _figure(traces, dict(
         barmode="overlay", uirevision="contour-residuals", height=300,
-        title=dict(text=f"Residuals NLL − T (largest |r| = {largest:.2g})", **_TITLE),
+        title=dict(text=title, **_TITLE),
         xaxis=dict(title=dict(text="NLL − T")), yaxis=dict(title=dict(text="points"))))
 
 

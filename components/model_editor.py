@@ -231,7 +231,10 @@ class ModelEditor(Viewer):
         if event.new is None:
             return
         filename = self.upload.filename or "upload"
-        error = self.state.propose(workspace_edit.as_upload(event.new, self.upload.filename))
+        try:
+            error = self.state.propose(workspace_edit.as_upload(event.new, filename))
+        except mc.SpecError as exc:  # not JSON at all: the state never saw it
+            error = self.state.error = exc
         if error is not None:
             self._show_error(error, "upload", prefix=f"<b>{html.escape(filename)}</b> — ",
                              here=True)

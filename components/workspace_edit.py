@@ -11,13 +11,13 @@ validates: whether a draft is a valid model is decided by
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 import model_core as mc
+from model_core.fields import read_json
 from model_core.workspace import resolve_modifier_settings
 
 from . import spec_edit
@@ -42,7 +42,8 @@ def summary_frame(spec: mc.WorkspaceSpec) -> pd.DataFrame:
             if channel.unbinned:
                 size = f"{len(sample.get('ratios') or [])} events"
             else:
-                size = f"{len(observed.get(channel.name) or [])} bins"
+                n_bins = len(observed.get(channel.name) or [])
+                size = f"{n_bins} bin{'' if n_bins == 1 else 's'}"
             rows.append({"channel": channel.name,
                          "kind": "unbinned" if channel.unbinned else "binned",
                          "size": size, "sample": sample["name"], "modifiers": modifiers or "—"})
@@ -119,16 +120,28 @@ def apply_parameters(draft: dict[str, Any], frame: pd.DataFrame, row: int) -> di
     return out
 
 
-def as_upload(content: bytes | str, filename: str | None) -> dict[str, Any] | bytes | str:
-    """An uploaded file as a spec source: a raw pyhf workspace is wrapped (named after the
-    file); anything else is passed on for ``load_spec`` to accept or explain."""
+def as_upload(content: bytes | str, filename: str | None) -> dict[str, Any]:
+    """An uploaded file as a spec dict: a raw pyhf workspace is wrapped (named after the
+    file), a spec is passed on for ``load_spec`` to accept or explain.
+
+    The content is parsed here, never handed on as text: ``load_spec`` reads a string
+    that is not JSON as a path, and an upload must not name a file on the server.
+
+    Raises
+    ------
+    model_core.SpecError
+        The file is not UTF-8 JSON text holding an object.
+    """
+    field = "upload"
     try:
         text = content.decode("utf-8") if isinstance(content, bytes) else content
-        raw = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        return content
-    if not isinstance(raw, dict):
-        return content
+    except UnicodeDecodeError:
+        raise mc.SpecError(field, "the file is not UTF-8 text (is it a JSON file?)",
+                           fix="upload a model spec or a pyhf workspace saved as JSON") from None
+    if not text.lstrip().startswith("{"):
+        raise mc.SpecError(field, "the file does not hold a JSON object", text[:40],
+                           "upload a model spec or a pyhf workspace saved as JSON")
+    raw = read_json(text, field)
     if "channels" in raw and "kind" not in raw:
         name = Path(filename).stem if filename else "uploaded workspace"
         return {"version": 1, "kind": "histfactory", "name": name, "workspace": raw}

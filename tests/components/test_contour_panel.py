@@ -122,8 +122,13 @@ def test_figures_for_three_axes(finished3):
     projections = panel.projections.object
     assert panel.projections.visible
     assert sum(1 for t in projections.data if t.name == "best fit") == 3  # three pairs
-    residuals = panel.residuals.object
-    assert sum(len(t.x) for t in residuals.data) == panel.data.n_points
+    residuals = panel.residuals.object  # the points on the surface; those on a bound counted
+    on_surface = ~panel.data.on_bound
+    assert sum(len(t.x) for t in residuals.data) == on_surface.sum()
+    largest = np.abs(panel.data.residuals[on_surface]).max()
+    assert largest <= 1e-9 and f"largest |r| = {largest:.2g}" in residuals.layout.title.text
+    if panel.data.on_bound.any():
+        assert f"{panel.data.on_bound.sum()} points on a bound" in residuals.layout.title.text
     assert not any(p.visible for p in panel.pickers)
 
 

@@ -8,7 +8,7 @@ import pytest
 import model_core as mc
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
-from model_core.examples import load_example
+from model_core.examples import EXAMPLES_DIR, load_example
 
 
 @pytest.fixture
@@ -147,6 +147,23 @@ def test_malformed_upload(state, views):
     assert "malformed JSON" in editor.alerts["upload"].object
     assert "broken.json" in editor.alerts["upload"].object
     assert state.best is best
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe\x00binary", "not UTF-8 text"),
+    (b"[1, 2, 3]", "does not hold a JSON object"),
+    # a path in an upload is content, never a file the server opens
+    (str(EXAMPLES_DIR / "two_bin_uncorrelated.json").encode(), "does not hold a JSON object"),
+])
+def test_upload_that_is_not_a_json_object(state, views, content, message):
+    editor, _ = views
+    best, spec = state.best, state.spec
+    editor.upload.filename = "odd.json"
+    editor.upload.value = content
+    assert _visible_alerts(editor) == {"upload"}
+    assert message in editor.alerts["upload"].object and "odd.json" in \
+        editor.alerts["upload"].object
+    assert state.best is best and state.spec is spec
 
 
 def test_upload_and_save_round_trip(state, views):

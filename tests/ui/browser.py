@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 
 __all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
-           "JS_MAP_XRANGE", "AppPage", "free_port"]
+           "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -44,6 +45,35 @@ JS_MAP_XRANGE = """(value) => {
     }
   }
   return null;
+}"""
+
+
+#: Defines ``window.leDeep(selector)`` (the first match anywhere, shadow roots included) and
+#: ``window.lePoints()``: the contour points the 3-D scatter draws (the best fit and the
+#: rings marking points on a bound aside), or null before the scatter exists.
+JS_HELPERS = """() => {
+  const deep = (root, selector) => {
+    const hit = root.querySelector(selector);
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const found = deep(el.shadowRoot, selector);
+        if (found) return found;
+      }
+    }
+    return null;
+  };
+  window.leDeep = (selector) => deep(document, selector);
+  let plot = null;
+  window.lePoints = () => {
+    if (!plot || !plot.isConnected) {
+      const host = window.leDeep('.le-scatter');
+      plot = host && deep(host.shadowRoot || host, '.js-plotly-plot');
+    }
+    if (!plot || !plot.data) return null;
+    return plot.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
+      .reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+  };
 }"""
 
 
@@ -99,6 +129,37 @@ class AppPage:
         editor.fill(value)
         editor.press("Enter")
 
+    def set_number(self, label: str, value: float) -> None:
+        """Type ``value`` into the number input labelled ``label`` and commit it."""
+        field = self.page.locator(".bk-input-group", has_text=label).locator("input").first
+        field.fill(str(value))
+        field.press("Enter")
+
+    def wait_enabled(self, button: str, timeout: float = 120.0) -> None:
+        """Wait until the button named ``button`` can be clicked."""
+        locator = self.page.get_by_role("button", name=button)
+        deadline = time.monotonic() + timeout
+        while not locator.is_enabled():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"button {button!r} still disabled after {timeout:g} s")
+            self.page.wait_for_timeout(50)
+
+    def open_contour_tab(self) -> None:
+        """Show the contour finder and wait for its (empty) 3-D view."""
+        self.page.evaluate(JS_HELPERS)
+        self.tab("Contour finder")
+        self.page.wait_for_function("() => window.lePoints() !== null", timeout=60_000)
+
+    def contour_points(self) -> int | None:
+        """Points the scatter draws now (after :meth:`open_contour_tab`)."""
+        return self.page.evaluate("() => window.lePoints()")
+
+    def progress(self) -> tuple[float, str]:
+        """The progress bar's value (0 to 1) and the progress line."""
+        value = self.page.locator(".le-progress progress").first.evaluate(
+            "(el) => el.value / el.max")
+        return value, self.text(".le-progress-text")
+
     def text(self, css: str, nth: int = 0) -> str:
         """Text of an element, its shadow root included (Panel renders into shadow roots)."""
         return self.page.locator(css).nth(nth).evaluate(
@@ -109,8 +170,9 @@ class AppPage:
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, **options) -> None:
+        """Save the page (or ``clip=`` part of it) as ``assets/screenshots/<name>``."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / name))
+        self.page.screenshot(path=str(SCREENSHOTS / name), **options)
 
 

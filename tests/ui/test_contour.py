@@ -1,0 +1,208 @@
+"""The contour runner in a real browser: streaming, progress, cancel, export, coverage,
+concurrent sessions, and a closed tab's worker."""
+
+import re
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import model_core as mc
+from model_core.examples import load_example
+
+pytestmark = pytest.mark.ui
+
+#: Every frame in which the scatter's points, its title or the progress bar changed:
+#: [ms since recording began, points drawn, sum of their x, scatter title, progress (0..1)].
+JS_RECORD = """() => {
+  window.__log = [];
+  const t0 = performance.now();
+  const inside = (css, selector) => {
+    const host = window.leDeep(css);
+    return host && (host.shadowRoot || host).querySelector(selector);
+  };
+  const scatter = inside('.le-scatter', '.js-plotly-plot');
+  const bar = inside('.le-progress', 'progress');
+  const xsum = () => scatter.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
+    .reduce((s, t) => s + Array.from(t.x || []).reduce((a, b) => a + b, 0), 0);
+  let last = '';
+  const tick = () => {
+    const title = scatter.layout && scatter.layout.title ? scatter.layout.title.text : '';
+    const entry = [Math.round(performance.now() - t0), window.lePoints(), xsum(), title,
+                   bar ? bar.value / bar.max : null];
+    const key = JSON.stringify(entry.slice(1));
+    if (key !== last) { window.__log.push(entry); last = key; }
+    if (window.__log.length < 5000) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+FINISHED = re.compile(r"Finished: ([\d,]+) points .* T = ([\d.]+)")
+
+
+def _finished(app) -> tuple[int, float]:
+    """Wait for the run to end; its point count and threshold from the progress line."""
+    app.wait_enabled("Start")
+    app.page.wait_for_function(
+        "() => (window.leDeep('.le-progress-text').shadowRoot || "
+        "window.leDeep('.le-progress-text')).textContent.match(/Finished|Cancelled/)",
+        timeout=60_000)
+    text = app.progress()[1]
+    match = FINISHED.search(text)
+    assert match, text
+    return int(match.group(1).replace(",", "")), float(match.group(2))
+
+
+def _reference(data0: float | None = None) -> mc.ContourResult:
+    """The same run as the page's defaults (seed 42, mu fixed), made directly."""
+    spec = load_example().to_dict()
+    if data0 is not None:
+        spec["data"][0] = data0
+    return mc.find_contour(mc.build_model(mc.load_spec(spec)), fixed={"mu": 1.0}, rng=42)
+
+
+def _long_run(app) -> None:
+    """Settings for a run of about 140,000 points (half a minute alone)."""
+    app.set_number("Most points", 1_000_000)
+    app.set_number("Spacing", 0.002)
+
+
+def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_path):
+    app = open_page()
+    page = app.page
+    app.open_contour_tab()
+    assert app.contour_points() == 0  # the empty 3-D view, best fit only
+    page.evaluate(JS_RECORD)
+    page.get_by_role("button", name="Start").click()
+    n_points, threshold = _finished(app)
+    log = page.evaluate("() => window.__log")
+    # at least two different sets of points drawn while the run streamed, then all of them
+    streamed = [e for e in log if e[1] and "as they arrive" in e[3]]
+    assert len({e[2] for e in streamed}) >= 2, log
+    progress = [e[4] for e in log]
+    assert progress == sorted(progress) and progress[-1] == 1, log
+    assert len({p for p in progress if 0 < p < 1}) >= 2, log  # the bar advanced mid-run
+    final = log[-1]
+    assert final[3].startswith(f"{n_points} points on NLL = T") and final[1] == n_points
+
+    reference = _reference()
+    assert n_points == len(reference.contour_points)
+    assert threshold == pytest.approx(reference.threshold, abs=1e-4)
+    assert app.console_errors == []
+
+    # the CSV export: one row per point, the rows of the direct run
+    with page.expect_download() as download:
+        page.get_by_role("button", name="CSV").click()
+    path = tmp_path / "contour.csv"
+    download.value.save_as(path)
+    table = pd.read_csv(path, comment="#")
+    assert len(table) == n_points
+    np.testing.assert_allclose(table[["c0", "c1", "c2"]], reference.contour_points, rtol=1e-9)
+
+    page.set_viewport_size({"width": 1280, "height": 1900})  # settings, figures, histogram
+    page.locator(".le-residuals .js-plotly-plot").wait_for()
+    page.wait_for_timeout(1500)
+    app.screenshot("contour.png")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # coverage: an independent grid surface, almost all of it within 1% of some point
+    page.get_by_role("button", name="Check coverage").click()
+    page.locator(".le-coverage-text", has_text="Reference samples covered").wait_for(
+        timeout=120_000)
+    text = app.text(".le-coverage-text")
+    within = float(re.search(r"within 1%: ([\d.]+)%", text).group(1))
+    assert within >= 99.0, text
+    page.set_viewport_size({"width": 1280, "height": 2600})
+    page.mouse.move(0, 0)  # no tooltip in the picture
+    plot = page.locator(".le-coverage .js-plotly-plot")
+    plot.wait_for()
+    page.wait_for_timeout(2000)
+    top = page.locator(".le-coverage-text").bounding_box()
+    bottom = plot.bounding_box()
+    app.screenshot("coverage.png", clip={
+        "x": bottom["x"] - 10, "y": top["y"] - 50, "width": bottom["width"] + 20,
+        "height": bottom["y"] + bottom["height"] - top["y"] + 60})
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert app.console_errors == []
+
+
+def test_cancel_stops_the_run_and_reenables_start(open_page):
+    app = open_page()
+    page = app.page
+    app.open_contour_tab()
+    _long_run(app)
+    start, cancel = (page.get_by_role("button", name=n) for n in ("Start", "Cancel"))
+    assert start.is_enabled() and not cancel.is_enabled()
+    start.click()
+    page.wait_for_function("() => window.lePoints() > 0", timeout=30_000)
+    assert not start.is_enabled()
+    clicked = time.monotonic()
+    cancel.click()
+    app.wait_enabled("Start", timeout=20)
+    assert time.monotonic() - clicked < 15
+    assert not cancel.is_enabled()
+    text = app.progress()[1]
+    n_points = int(re.search(r"Cancelled: ([\d,]+) points", text).group(1).replace(",", ""))
+    assert 0 < n_points < 100_000
+    assert page.get_by_role("button", name="CSV").is_enabled()  # a partial result exports
+    assert app.console_errors == []
+
+
+def test_two_sessions_run_at_once_without_mixing(open_page):
+    first, second = open_page(), open_page()
+    second.edit_cell("data", "45")  # a different model in the second session
+    second.page.locator(".tabulator-cell[tabulator-field='data']", has_text="45").wait_for()
+    for app in (first, second):
+        app.open_contour_tab()
+    for app in (first, second):
+        app.page.get_by_role("button", name="Start").click()
+    results = [_finished(app) for app in (first, second)]
+    for (n_points, threshold), reference in zip(results, (_reference(), _reference(45.0)),
+                                                strict=True):
+        assert n_points == len(reference.contour_points)
+        assert threshold == pytest.approx(reference.threshold, abs=1e-4)
+    assert results[0] != results[1]
+
+
+def _job_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("le-job")]
+
+
+def test_closing_the_tab_stops_its_worker(open_page):
+    app = open_page()
+    app.open_contour_tab()
+    _long_run(app)
+    app.page.get_by_role("button", name="Start").click()
+    app.page.wait_for_function("() => window.lePoints() > 0", timeout=30_000)
+    assert _job_threads()
+    app.page.close()
+    deadline = time.monotonic() + 20
+    while _job_threads() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _job_threads()
+
+
+def test_workspace_preset_and_a_bad_upload(open_page):
+    app = open_page()
+    page = app.page
+    before = app.map_sum()
+    select = page.locator(".bk-input-group", has_text="Load a preset").locator("select")
+    select.select_option("pyhf_one_bin")
+    after = app.wait_map_change(before)
+    page.locator(".le-status", has_text="pyhf one-bin model").wait_for()
+    # the seed's map over (mu, gamma): the best fit at mu = 1, gamma = 1
+    assert "NLLmin = 4.25748" in app.text(".le-status").replace("\n", "")
+    page.wait_for_timeout(1000)
+    app.screenshot("workspace_map.png")
+    # a truncated workspace: the error names the file, the map stays
+    page.locator("input[type='file']").set_input_files(files=[{
+        "name": "broken.json", "mimeType": "application/json",
+        "buffer": b'{"channels": [{"name": "singlechannel", "samples": ['}])
+    alert = page.locator(".le-error", has_text="broken.json")
+    alert.wait_for(state="visible")
+    assert app.map_sum() == after
+    assert "rejected" in app.text(".le-status")
+    assert "malformed JSON" in alert.evaluate("(el) => el.shadowRoot.textContent")
+    assert app.console_errors == []
