@@ -173,9 +173,6 @@ class ModelEditor(Viewer):
         for section in self._counting_sections:
             section.visible = counting
         self._workspace_card.visible = workspace
-        if workspace and not self._workspace_card.objects:
-            # built into the page on first use: a counting model's page stays lighter
-            self._workspace_card.objects = [self.alerts["workspace"], self.workspace]
         self._params_card.visible = counting or workspace
         self.kind.visible = counting
         self._matrix_card.visible = counting and draft.get("covariance") is not None
@@ -387,7 +384,8 @@ class ModelEditor(Viewer):
         self._params_card = pn.Card(self.alerts["parameters"], self.parameters,
                                     title="Parameters", sizing_mode="stretch_width",
                                     collapsible=True)
-        self._workspace_card = pn.Card(title="HistFactory workspace",
+        self._workspace_card = pn.Card(self.alerts["workspace"], self.workspace,
+                                       title="HistFactory workspace",
                                        sizing_mode="stretch_width", collapsible=True)
         self._json_card = pn.Card(self._json_view, title="Spec as JSON (read-only)",
                                   collapsed=True, sizing_mode="stretch_width")
