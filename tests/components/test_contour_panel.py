@@ -292,22 +292,17 @@ def test_a_failing_run_is_reported():
     assert not panel.start_button.disabled and panel.exports[".csv"].disabled
 
 
-def test_no_axis_is_refused():
+@pytest.mark.parametrize("roles, message", [
+    (["fixed", "profiled", "profiled"], "at least one parameter"),
+    (["axis", "axis", "axis"], "mu is fixed in the model"),  # fixed by the model itself
+])
+def test_settings_that_cannot_run_are_refused(roles, message):
     panel = ContourPanel(state=linear_state(2))
     frame = panel.settings.roles.value.copy()
-    frame["role"] = ["fixed", "profiled", "profiled"]
+    frame["role"] = roles
     panel.settings.roles.value = frame
     assert not panel.start()
-    assert "at least one parameter" in panel.alert.object
-
-
-def test_a_parameter_fixed_in_the_model_cannot_be_an_axis():
-    panel = ContourPanel(state=linear_state(2))
-    frame = panel.settings.roles.value.copy()
-    frame["role"] = ["axis", "axis", "axis"]
-    panel.settings.roles.value = frame
-    assert not panel.start()
-    assert "mu is fixed in the model" in panel.alert.object and not panel.job.running
+    assert message in panel.alert.object and not panel.job.running
 
 
 def test_default_axes():

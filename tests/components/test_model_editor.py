@@ -9,6 +9,7 @@ import model_core as mc
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
 from model_core.examples import EXAMPLES_DIR, load_example
+from tests.components.helpers import edit_cell, visible_alerts
 
 
 @pytest.fixture
@@ -16,22 +17,12 @@ def views(state):
     return ModelEditor(state=state), LikelihoodMap(state=state)
 
 
-def _edit_cell(table, row, column, value):
-    frame = table.value.copy()
-    frame.loc[row, column] = value
-    table.value = frame
-
-
-def _visible_alerts(editor):
-    return {name for name, alert in editor.alerts.items() if alert.visible}
-
-
 def test_data_edit_updates_model_and_map(state, views):
     editor, view = views
     before = view.grid
-    _edit_cell(editor.bins.table, 0, "data", 45.0)
+    edit_cell(editor.bins.table, 0, "data", 45.0)
     assert state.spec.data == (45.0, 33.0)
-    assert state.error is None and not _visible_alerts(editor)
+    assert state.error is None and not visible_alerts(editor)
     # the map now holds the NLL of the edited model, computed independently here
     reference = mc.nll_grid(mc.build_model(state.spec), before.parameters, view.grid.x_values,
                             view.grid.y_values, at=state.best.x)
@@ -46,13 +37,13 @@ def test_data_edit_updates_model_and_map(state, views):
 def test_bad_cell_shows_error_and_keeps_model(state, views, column, value, field):
     editor, view = views
     best, grid = state.best, view.grid
-    _edit_cell(editor.bins.table, 0, column, value)
-    assert _visible_alerts(editor) == {"bins"}
+    edit_cell(editor.bins.table, 0, column, value)
+    assert visible_alerts(editor) == {"bins"}
     assert field in editor.alerts["bins"].object
     assert state.best is best and view.grid is grid
     assert editor.revert.visible
     editor.revert.clicks += 1
-    assert not _visible_alerts(editor) and state.error is None
+    assert not visible_alerts(editor) and state.error is None
     assert "model in use" in editor.status.value
     assert editor.bins.table.value.loc[0, column] == pytest.approx(
         editor.bins.table.value.loc[0, column])  # the table shows the model in use again
@@ -62,8 +53,8 @@ def test_bad_cell_shows_error_and_keeps_model(state, views, column, value, field
 def test_non_positive_definite_covariance(state, views):
     editor, view = views
     best, grid = state.best, view.grid
-    _edit_cell(editor.matrix.table, 0, "SR2", 500.0)  # |rho| = 500 / (12 * 16) > 1
-    assert _visible_alerts(editor) == {"covariance"}
+    edit_cell(editor.matrix.table, 0, "SR2", 500.0)  # |rho| = 500 / (12 * 16) > 1
+    assert visible_alerts(editor) == {"covariance"}
     assert "positive definite" in editor.alerts["covariance"].object
     # the edit is mirrored in the table, and the model is unchanged
     assert editor.matrix.table.value.loc[1, "SR1"] == 500.0
@@ -72,7 +63,7 @@ def test_non_positive_definite_covariance(state, views):
 
 def test_covariance_edit_is_mirrored_into_the_model(state, views):
     editor, _ = views
-    _edit_cell(editor.matrix.table, 1, "SR1", -20.0)
+    edit_cell(editor.matrix.table, 1, "SR1", -20.0)
     assert state.spec.covariance == ((144.0, -20.0), (-20.0, 256.0))
 
 
@@ -83,7 +74,7 @@ def test_bad_expression_shows_position(state, views):
     assert "le-bad-box" in editor.expression_feedback.value
     assert "expr-caret" in editor.expression_feedback.value
     editor.expression.value = "c0*A + * c1"
-    assert _visible_alerts(editor) == {"expression"}
+    assert visible_alerts(editor) == {"expression"}
     assert "^" in editor.alerts["expression"].object
     assert state.best is best and view.grid is grid
 
@@ -101,7 +92,7 @@ def test_template_in_use_cannot_be_removed(state, views):
     spec = state.spec
     editor.remove_template.value = "B"
     editor.remove_template_button.clicks += 1
-    assert _visible_alerts(editor) == {"bins"} and "uses this template" in \
+    assert visible_alerts(editor) == {"bins"} and "uses this template" in \
         editor.alerts["bins"].object
     assert state.spec is spec
 
@@ -125,7 +116,7 @@ def test_kind_switch(state, views):
 
 def test_parameters_table_fixes_a_parameter(state, views):
     editor, view = views
-    _edit_cell(editor.parameters.table, 3, "fixed", True)  # c2
+    edit_cell(editor.parameters.table, 3, "fixed", True)  # c2
     assert state.model.fixed.tolist() == [True, False, False, True]
     assert view.param.x_axis.objects == ["c0", "c1"]
 
@@ -133,8 +124,8 @@ def test_parameters_table_fixes_a_parameter(state, views):
 def test_bad_bounds_are_reported(state, views):
     editor, _ = views
     best = state.best
-    _edit_cell(editor.parameters.table, 1, "upper", -60.0)  # below the lower bound -50
-    assert _visible_alerts(editor) == {"parameters"}
+    edit_cell(editor.parameters.table, 1, "upper", -60.0)  # below the lower bound -50
+    assert visible_alerts(editor) == {"parameters"}
     assert state.best is best
 
 
@@ -143,7 +134,7 @@ def test_malformed_upload(state, views):
     best = state.best
     editor.upload.filename = "broken.json"
     editor.upload.value = b'{"kind": "multivariate_normal", "data": [1,'
-    assert _visible_alerts(editor) == {"upload"}  # next to the file input
+    assert visible_alerts(editor) == {"upload"}  # next to the file input
     assert "malformed JSON" in editor.alerts["upload"].object
     assert "broken.json" in editor.alerts["upload"].object
     assert state.best is best
@@ -160,7 +151,7 @@ def test_upload_that_is_not_a_json_object(state, views, content, message):
     best, spec = state.best, state.spec
     editor.upload.filename = "odd.json"
     editor.upload.value = content
-    assert _visible_alerts(editor) == {"upload"}
+    assert visible_alerts(editor) == {"upload"}
     assert message in editor.alerts["upload"].object and "odd.json" in \
         editor.alerts["upload"].object
     assert state.best is best and state.spec is spec

@@ -19,6 +19,7 @@ from components.profile_panel import ProfilePanel
 from components.state import SessionState
 from components.workspace_edit import as_upload, summary_frame
 from model_core.examples import load_example
+from tests.components.helpers import edit_cell, visible_alerts
 
 pyhf = pytest.importorskip("pyhf")
 
@@ -31,16 +32,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver:Deprecati
 @pytest.fixture(scope="module", autouse=True)
 def numpy_backend():
     pyhf.set_backend("numpy")
-
-
-def _edit_cell(table, row, column, value):
-    frame = table.value.copy()
-    frame.loc[row, column] = value
-    table.value = frame
-
-
-def _visible_alerts(editor):
-    return {name for name, alert in editor.alerts.items() if alert.visible}
 
 
 def pyhf_model(spec):
@@ -87,7 +78,7 @@ def test_one_bin_preset_is_shown(one_bin):
 
 def test_observation_edit_moves_the_best_fit(one_bin):
     state, editor = one_bin
-    _edit_cell(editor.workspace.observations.table, 0, "observed", 20.0)
+    edit_cell(editor.workspace.observations.table, 0, "observed", 20.0)
     assert state.error is None and state.spec.data(False).tolist() == [20.0]
     np.testing.assert_allclose(state.best.x, [2.0, 1.0], atol=1e-6)  # (20 - 10) / 5
     assert state.best.fun == pytest.approx(pyhf_nll(state.spec, state.best.x), rel=1e-10)
@@ -96,8 +87,8 @@ def test_observation_edit_moves_the_best_fit(one_bin):
 def test_bad_observation_is_reported_next_to_the_workspace(one_bin):
     state, editor = one_bin
     best = state.best
-    _edit_cell(editor.workspace.observations.table, 0, "observed", -3.0)
-    assert _visible_alerts(editor) == {"workspace"}
+    edit_cell(editor.workspace.observations.table, 0, "observed", -3.0)
+    assert visible_alerts(editor) == {"workspace"}
     assert "observations[0].data" in editor.alerts["workspace"].object
     assert state.best is best and editor.revert.visible
     editor.revert.clicks += 1
@@ -106,12 +97,12 @@ def test_bad_observation_is_reported_next_to_the_workspace(one_bin):
 
 def test_parameters_table_works_for_workspaces(one_bin):
     state, editor = one_bin
-    _edit_cell(editor.parameters.table, 0, "upper", 3.0)
+    edit_cell(editor.parameters.table, 0, "upper", 3.0)
     assert state.model.bounds[0].tolist() == [0.0, 3.0]
-    _edit_cell(editor.parameters.table, 1, "fixed", True)
+    edit_cell(editor.parameters.table, 1, "fixed", True)
     assert state.model.fixed.tolist() == [False, True]
     assert state.spec.parameters[GAMMA].fixed
-    _edit_cell(editor.parameters.table, 1, "fixed", False)
+    edit_cell(editor.parameters.table, 1, "fixed", False)
     assert state.model.fixed.tolist() == [False, False]
 
 
@@ -123,7 +114,7 @@ def test_unfixing_a_parameter_the_measurement_fixes():
     editor = ModelEditor(state=state)
     row = list(state.model.parameter_names).index("jes")
     assert state.model.fixed[row]
-    _edit_cell(editor.parameters.table, row, "fixed", False)
+    edit_cell(editor.parameters.table, row, "fixed", False)
     assert state.error is None and not state.model.fixed[row]
 
 
@@ -184,7 +175,7 @@ def test_bad_workspace_upload_keeps_the_model(name):
     best, spec = state.best, state.spec
     editor.upload.filename = f"{name}.json"
     editor.upload.value = (DATA / f"{name}.json").read_bytes()
-    assert _visible_alerts(editor) == {"upload"}
+    assert visible_alerts(editor) == {"upload"}
     message = editor.alerts["upload"].object
     with pytest.raises(mc.SpecError) as raised:
         mc.load_spec(as_upload((DATA / f"{name}.json").read_bytes(), f"{name}.json"))
@@ -214,7 +205,7 @@ def test_save_as_pyhf_workspace_for_counting_models():
 
 def test_save_as_pyhf_workspace_for_workspaces(one_bin):
     state, editor = one_bin
-    _edit_cell(editor.parameters.table, 0, "upper", 4.0)
+    edit_cell(editor.parameters.table, 0, "upper", 4.0)
     raw = json.loads(editor._saved_workspace().getvalue())
     model, _ = pyhf_model(raw)
     assert model.config.suggested_bounds()[0] == [0.0, 4.0]  # the override is kept
