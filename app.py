@@ -107,8 +107,8 @@ def serve(port: int, *, address: str = "127.0.0.1", **kwargs: Any) -> Any:
     """Serve :func:`create_app` (closed sessions end within a few seconds)."""
     options = dict(address=address, port=port, show=False, title=TITLE,
                    static_dirs={"assets": str(ASSETS)},
-                   unused_session_lifetime=SESSION_LIFETIME_MS,
-                   check_unused_sessions=SESSION_CHECK_MS,
+                   unused_session_lifetime_milliseconds=SESSION_LIFETIME_MS,
+                   check_unused_sessions_milliseconds=SESSION_CHECK_MS,
                    websocket_origin=[f"{address}:{port}", f"localhost:{port}"])
     options.update(kwargs)
     return pn.serve(create_app, **options)

@@ -1,12 +1,13 @@
 """The likelihood map: NLL or Delta chi-square over two parameters, with contours,
 gradient arrows and the best fit.
 
-The figure is a HoloViews ``DynamicMap`` bound to this view's ``grid``
-parameter: an accepted edit recomputes the grid (``model_core.nll_grid``) and
-the plot updates in place, keeping the user's zoom.  Only a change of axes or
-of range makes a new figure.  The range is chosen from the best fit and the
-Hessian (``model_core.region_extent``, which copes with flat directions) when
-the axes change, when the best fit leaves the range, or on request.
+The figure (:class:`~components.map_figure.MapFigure`, plain Bokeh) is built
+once: an accepted edit recomputes the grid (``model_core.nll_grid``) and the
+figure's data are replaced in place, keeping the user's zoom.  Only a change of
+axes or of range fits the view to the new grid.  The range is chosen from the
+best fit and the Hessian (``model_core.region_extent``, which copes with flat
+directions) when the axes change, when the best fit leaves the range, or on
+request.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from panel.io.document import unlocked
 from panel.viewable import Viewer
 
 import model_core as mc
 
 from . import plots
+from .map_figure import MapFigure
 from .state import SessionState, free_parameters
 
 __all__ = ["LikelihoodMap"]
@@ -48,19 +50,19 @@ class LikelihoodMap(Viewer):
     auto_range = param.Event(label="Auto range")
     grid = param.ClassSelector(class_=mc.GridResult, allow_None=True, doc="""
         The grid on display (None when the model has fewer than two free parameters).""")
-    frame = param.Integer(default=0, doc="Incremented when axes or range change (new figure).")
+    frame = param.Integer(default=0, doc="Incremented when the view is fitted to a new range.")
     message = param.String(default="")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._quiet = False
-        self.pane = pn.pane.HoloViews(None, linked_axes=False)
+        self.figure = MapFigure()
+        self.pane = pn.pane.Bokeh(self.figure.figure)
         # a widget, not an HTML pane: updating a pane re-sends its stylesheets, which makes
         # Bokeh re-walk the whole document (~100 ms per edit)
         self.info = pn.widgets.StaticText(value="", css_classes=["le-info"],
                                           sizing_mode="stretch_width")
         self.notice = pn.pane.Alert("", alert_type="info", visible=False)
-        self._last_grid: mc.GridResult | None = None
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
             self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][000]",
             sizing_mode="stretch_width", margin=(2, 10)) for name in ("x_range", "y_range")}
@@ -126,7 +128,11 @@ class LikelihoodMap(Viewer):
             slider.param.update(start=lo - pad, end=hi + pad, step=(hi - lo) / 200)
 
     def _on_level(self, event: Any) -> None:
-        self.param.trigger("grid")
+        self._draw(reset_range=False)
+
+    @param.depends("quantity", watch=True)
+    def _on_quantity(self) -> None:
+        self._draw(reset_range=False)
 
     def suggested_range(self, name: str) -> tuple[float, float]:
         """Where the region of the largest drawn contour ends along ``name``, with a margin."""
@@ -173,28 +179,25 @@ class LikelihoodMap(Viewer):
                         + (" · grey: some expected rate ≤ 0 (likelihood zero)"
                            if not finite.all() else ""))
         self.info.value = self.message
-        if new_range or new_frame or self.pane.object is None:
+        self.grid = grid
+        if new_range or new_frame:
             self.frame += 1
-            self.grid = grid
-            self.pane.object = self._figure()
-        else:
-            self.grid = grid
+        self._draw(reset_range=new_range or new_frame)
 
     # ------------------------------------------------------------------ display
-    def _figure(self) -> hv.DynamicMap:
-        return hv.DynamicMap(self._render, streams=[
-            hv.streams.Params(parameterized=self, parameters=["grid", "quantity"])])
-
-    def _render(self, grid: mc.GridResult | None, quantity: str) -> hv.Overlay:
-        grid = self._last_grid if grid is None else grid
-        self._last_grid = grid
+    def _draw(self, *, reset_range: bool) -> None:
+        """Show the current grid (nothing when there is none)."""
+        grid = self.grid
         if grid is None:
-            return hv.Overlay([])
-        best = self.state.best
-        model = self.state.model
+            return
+        best, model = self.state.best, self.state.model
         bx, by = (best.x[model.index(p)] for p in grid.parameters)
-        return plots.likelihood_map(grid, (bx, by), best.fun, quantity=quantity,
-                                    levels=plots.map_levels(self.state.confidence_level))
+        layers = plots.map_layers(grid, (bx, by), best.fun, quantity=self.quantity,
+                                  levels=plots.map_levels(self.state.confidence_level))
+        # a plain Bokeh figure changed from a Panel callback: dispatch its changes to the
+        # page (Panel's own widgets do this themselves)
+        with unlocked():
+            self.figure.show(layers, reset_range=reset_range)
 
     def controls(self) -> pn.viewable.Viewable:
         """Axis, quantity, mode and range widgets, in two rows above the map."""

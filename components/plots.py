@@ -1,4 +1,5 @@
-"""Pure functions from model_core results to HoloViews objects (Bokeh backend).
+"""Pure functions from model_core results to what the plots draw: arrays for the
+likelihood map (drawn by :mod:`components.map_figure`), HoloViews objects for profiles.
 
 No likelihood maths here: the grids, profiles and thresholds come from
 :mod:`model_core`; these functions only arrange them for display (Delta
@@ -17,8 +18,8 @@ import numpy as np
 
 import model_core as mc
 
-__all__ = ["Level", "arrow_field", "format_interval", "likelihood_map", "map_levels",
-           "profile_plot"]
+__all__ = ["Level", "MapLayers", "arrow_field", "arrow_segments", "format_interval",
+           "map_layers", "map_levels", "profile_plot"]
 
 hv.Store.set_current_backend("bokeh")
 
@@ -51,8 +52,47 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: float, *,
-                   quantity: str, levels: list[Level], n_arrows: int = 15) -> hv.Overlay:
+@dataclass(frozen=True, slots=True)
+class MapLayers:
+    """What the likelihood map draws, as plain arrays (see :func:`map_layers`).
+
+    Attributes
+    ----------
+    parameters
+        The (x, y) parameter names.
+    x, y
+        The grid's coordinates.
+    z
+        The coloured quantity, shape ``(ny, nx)``, NaN where the likelihood is zero.
+    clim
+        The colour range; larger values show the top colour.
+    quantity_label
+        ``"Δχ²"`` or ``"NLL"``.
+    title
+        The figure's title.
+    lines
+        One ``(level, x0, y0, x1, y1)`` per contour level: the level and the segments of
+        its contour lines.
+    arrows
+        ``(x, y, angle, length)`` of the gradient arrows (see :func:`arrow_field`).
+    best
+        The best fit in the map's two parameters.
+    """
+
+    parameters: tuple[str, str]
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    clim: tuple[float, float]
+    quantity_label: str
+    title: str
+    lines: tuple[tuple[Level, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
+    arrows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    best: tuple[float, float]
+
+
+def map_layers(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: float, *,
+               quantity: str, levels: list[Level], n_arrows: int = 15) -> MapLayers:
     """Heatmap of Delta chi-square (or NLL), contour lines, gradient arrows and the best fit.
 
     Parameters
@@ -72,71 +112,41 @@ def likelihood_map(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: f
     dchi2 = 2.0 * (grid.nll - nll_min)
     top = 4.0 * max(level.delta for level in levels)
     if quantity == "nll":
-        z, vdim, clim, offset, scale = _finite(grid.nll), NLL, (nll_min, nll_min + top / 2), \
-            nll_min, 0.5
+        z, label, clim, offset, scale = _finite(grid.nll), NLL.label, \
+            (nll_min, nll_min + top / 2), nll_min, 0.5
     else:
-        z, vdim, clim, offset, scale = _finite(dchi2), DCHI2, (0.0, top), 0.0, 1.0
-    # float32 halves what goes to the browser; the colours cannot tell the difference
-    image = hv.Image((grid.x_values, grid.y_values, z.astype(np.float32)), kdims=[px, py],
-                     vdims=[vdim]).opts(
-        cmap="viridis", clim=clim, colorbar=True, clipping_colors={"max": "#fde725",
-                                                                   "NaN": "#d9d9d9"},
-        tools=["hover"], colorbar_opts={"title": vdim.label})
+        z, label, clim, offset, scale = _finite(dchi2), DCHI2.label, (0.0, top), 0.0, 1.0
     # contour the finite surface; the walls where rates turn negative count as "very high"
     surface = np.where(np.isfinite(z), z, offset + scale * 1e3 * top)
     generator = contourpy.contour_generator(grid.x_values, grid.y_values, surface,
                                             line_type="Separate")
-    # every level in one columnar element (each element costs a lot on every update; a
-    # table of segments is far cheaper than a list of paths); colours tell the levels apart
-    labels = [f"{lv.label} (Δχ²={lv.delta:.2f})" for lv in levels]
-    pieces = [(line[:-1], line[1:], label) for level, label in zip(levels, labels, strict=True)
-              for line in generator.lines(offset + scale * level.delta) if len(line) > 1]
-    if pieces:
-        start_xy = np.vstack([a for a, _, _ in pieces])
-        end_xy = np.vstack([b for _, b, _ in pieces])
-        level_of = np.concatenate([[label] * len(a) for a, _, label in pieces])
-    else:
-        start_xy = end_xy = np.full((1, 2), np.nan)
-        level_of = np.array(labels[:1])
-    lines = hv.Segments((start_xy[:, 0], start_xy[:, 1], end_xy[:, 0], end_xy[:, 1], level_of),
-                        kdims=[px, py, f"{px}_end", f"{py}_end"], vdims=["level"],
-                        datatype=["dictionary"]).opts(
-        color="level", cmap=dict(zip(labels, (lv.color for lv in levels), strict=True)),
-        line_width=2.5, show_legend=True)
-    layers = [image, lines]
-    best = hv.Points(np.array([best_xy], dtype=float), kdims=[px, py], label="best fit",
-                     datatype=["array"]).opts(
-        marker="star", size=20, color="#e6194b", line_color="white", line_width=1.5)
-    layers += [arrow_field(grid, n_arrows=n_arrows), best]
-    return hv.Overlay(layers).opts(
-        hv.opts.Overlay(legend_position="top_left", frame_width=MAP_SIZE, frame_height=MAP_SIZE,
-                        hooks=[_declare_size], toolbar="right",
-                        title=f"{_title(quantity)} over ({px}, {py})",
-                        legend_opts={"background_fill_color": "#17324d",
-                                     "background_fill_alpha": 0.55, "label_text_color": "white",
-                                     "label_text_font_size": "11px", "spacing": 0,
-                                     "padding": 4}))
-
-
-def _declare_size(plot, element) -> None:
-    """Fixed-size Bokeh figures must state width and height (the frame size decides)."""
-    figure = plot.state
-    if figure.width is None or figure.height is None:
-        figure.update(width=MAP_SIZE + 170, height=MAP_SIZE + 80)
+    lines = []
+    for level in levels:
+        paths = [line for line in generator.lines(offset + scale * level.delta)
+                 if len(line) > 1]
+        start = np.vstack([line[:-1] for line in paths]) if paths else np.zeros((0, 2))
+        end = np.vstack([line[1:] for line in paths]) if paths else np.zeros((0, 2))
+        lines.append((level, start[:, 0], start[:, 1], end[:, 0], end[:, 1]))
+    return MapLayers(
+        parameters=(px, py), x=grid.x_values, y=grid.y_values, z=z, clim=clim,
+        quantity_label=label, title=f"{_title(quantity)} over ({px}, {py})",
+        lines=tuple(lines), arrows=arrow_field(grid, n_arrows=n_arrows),
+        best=(float(best_xy[0]), float(best_xy[1])))
 
 
 def _title(quantity: str) -> str:
     return "NLL" if quantity == "nll" else "Δχ² = 2 (NLL − NLL_min)"
 
 
-def arrow_field(grid: mc.GridResult, *, n_arrows: int = 15) -> hv.VectorField:
-    """Arrows of steepest ascent of log L (i.e. along ``-grad NLL``) on an ``n x n`` subgrid.
+def arrow_field(grid: mc.GridResult, *, n_arrows: int = 15
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Arrows of steepest ascent of log L (i.e. along ``-grad NLL``) on an ``n x n`` subgrid,
+    as ``(x, y, angle, length)`` of their tails, angles and lengths in data units.
 
     Directions are those seen on the (square) plot: each axis is scaled to its
     range, so the arrows cross the contour lines at right angles.  Lengths grow
     as the square root of the gradient's size (so weak slopes stay visible).
     """
-    px, py = grid.parameters
     xs, ys = grid.x_values, grid.y_values
     ix = np.unique(np.linspace(0, len(xs) - 1, n_arrows + 2)[1:-1].round().astype(int))
     iy = np.unique(np.linspace(0, len(ys) - 1, n_arrows + 2)[1:-1].round().astype(int))
@@ -153,11 +163,29 @@ def arrow_field(grid: mc.GridResult, *, n_arrows: int = 15) -> hv.VectorField:
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = on_plot / size[..., None]
     dx, dy = unit[..., 0] * length * span[0], unit[..., 1] * length * span[1]
-    data = (gx[ok], gy[ok], np.arctan2(dy, dx)[ok], np.hypot(dx, dy)[ok])
-    return hv.VectorField(np.column_stack(data), kdims=[px, py], vdims=["angle", "length"],
-                          label="−∇NLL (ascent of log L)", datatype=["array"]).opts(
-        magnitude="length", normalize_lengths=False, rescale_lengths=False, pivot="tail",
-        color="white", line_width=1.4, alpha=0.85)
+    return gx[ok], gy[ok], np.arctan2(dy, dx)[ok], np.hypot(dx, dy)[ok]
+
+
+def arrow_segments(arrows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                   span: tuple[float, float], head: float = 0.3,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Segments ``(x0, y0, x1, y1)`` that draw ``arrows``: each shaft and the two strokes of
+    its head (``head`` of the shaft's length, 25 degrees off it, as seen on a square plot
+    whose sides are ``span``)."""
+    x, y, angle, length = arrows
+    sx, sy = (s if s > 0 else 1.0 for s in span)
+    tip_x, tip_y = x + length * np.cos(angle), y + length * np.sin(angle)
+    # the head is drawn in plot units, then scaled back to data units
+    u, v = np.cos(angle) * length / sx, np.sin(angle) * length / sy
+    seen = np.arctan2(v, u)
+    x0, y0, x1, y1 = [x], [y], [tip_x], [tip_y]
+    for turn in (np.pi - np.radians(25), np.pi + np.radians(25)):
+        stroke = head * np.hypot(u, v)
+        x0.append(tip_x)
+        y0.append(tip_y)
+        x1.append(tip_x + stroke * np.cos(seen + turn) * sx)
+        y1.append(tip_y + stroke * np.sin(seen + turn) * sy)
+    return tuple(np.concatenate(c) for c in (x0, y0, x1, y1))
 
 
 def format_interval(interval: tuple[float, float], grid: np.ndarray,

@@ -1,6 +1,5 @@
 """The likelihood map's data: core grids, automatic ranges, arrows and contour levels."""
 
-import holoviews as hv
 import numpy as np
 import pytest
 
@@ -88,8 +87,7 @@ def test_arrows_point_up_the_log_likelihood(linear_state):
     rescaled by the axis spans, so it has a positive component towards the best fit."""
     view = LikelihoodMap(state=linear_state)
     grid = view.grid
-    field = plots.arrow_field(grid, n_arrows=9)
-    x, y, angle, length = (field.dimension_values(i) for i in range(4))
+    x, y, angle, length = plots.arrow_field(grid, n_arrows=9)
     span = np.array([np.ptp(grid.x_values), np.ptp(grid.y_values)])
     shown = np.column_stack([np.cos(angle), np.sin(angle)]) * length[:, None] / span
     ix = np.searchsorted(grid.x_values, x)
@@ -103,18 +101,55 @@ def test_arrows_point_up_the_log_likelihood(linear_state):
     assert np.all(np.sum(shown * towards, axis=1) > 0)
 
 
-def test_map_figure_renders(state):
+def test_map_figure_shows_the_grid(state):
     view = LikelihoodMap(state=state)
-    overlay = view._render(view.grid, "dchi2")
-    assert isinstance(overlay, hv.Overlay)
-    image, lines, arrows, best = overlay
-    assert isinstance(image, hv.Image) and isinstance(arrows, hv.VectorField)
-    assert best.label == "best fit"
-    assert best.array()[0].tolist() == [state.best["c0"], state.best["c1"]]
-    levels = lines.dimension_values("level")
-    assert {label.split(" (")[0] for label in levels} == {"1σ", "2σ", "95% CL"}
+    fig = view.figure
+    grid = view.grid
+    image = fig.image_source.data["image"][0]
+    np.testing.assert_allclose(image, np.where(np.isfinite(grid.nll),
+                                               2 * (grid.nll - state.best.fun), np.nan),
+                               rtol=1e-6, equal_nan=True)  # float32 on the wire
+    assert fig.best_source.data["x"] == [state.best["c0"]]
+    assert fig.best_source.data["y"] == [state.best["c1"]]
+    labels = [item.label.value for item in fig.legend_items]
+    assert [label.split(" (")[0] for label in labels[:3]] == ["1σ", "2σ", "95% CL"]
+    assert fig.figure.xaxis[0].axis_label == "c0" and fig.figure.yaxis[0].axis_label == "c1"
     # on the CL contour, Delta chi-square = chi2.ppf(0.95, 2), up to the grid's resolution
-    xy = lines.array([0, 1])[np.array([str(lv).startswith("95% CL") for lv in levels])]
+    cl = fig.line_sources[2].data
+    assert len(cl["x0"]) > 20
+    xy = np.column_stack([cl["x0"], cl["y0"]])
     values = state.model.nll(np.column_stack([np.full(len(xy), 1.0), xy,
                                               np.full(len(xy), state.best["c2"])]))
     assert 2 * (values - state.best.fun) == pytest.approx(mc.delta_chi2(0.95, 2), abs=0.15)
+    # the view fits the grid (pixels centred on the grid points)
+    step = grid.x_values[1] - grid.x_values[0]
+    assert fig.figure.x_range.start == pytest.approx(grid.x_values[0] - step / 2)
+    assert fig.figure.x_range.end == pytest.approx(grid.x_values[-1] + step / 2)
+
+
+def test_quantity_level_and_edit_update_in_place(state):
+    view = LikelihoodMap(state=state)
+    fig = view.figure
+    fig.figure.x_range.update(start=-4.0, end=-1.0)  # the user zooms in
+    view.quantity = "nll"
+    assert np.nanmin(fig.image_source.data["image"][0]) == pytest.approx(
+        np.nanmin(view.grid.nll), rel=1e-6)
+    assert fig.colorbar.title == "NLL" and fig.hover.tooltips[2][0] == "NLL"
+    state.confidence_level = 0.9
+    assert fig.legend_items[2].label.value == "90% CL (Δχ²=4.61)"
+    draft = state.spec_dict
+    draft["data"][0] = 40.0
+    assert state.propose(draft) is None
+    assert (fig.figure.x_range.start, fig.figure.x_range.end) == (-4.0, -1.0)  # zoom kept
+    assert view.pane.object is fig.figure
+
+
+def test_arrow_heads_sit_on_the_tips():
+    arrows = (np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.array([0.0, np.pi / 2]),
+              np.array([1.0, 0.5]))
+    x0, y0, x1, y1 = plots.arrow_segments(arrows, (10.0, 10.0))
+    assert len(x0) == 6  # a shaft and two head strokes per arrow
+    np.testing.assert_allclose([x1[0], y1[0], x1[1], y1[1]], [1.0, 0.0, 1.0, 2.5], atol=1e-12)
+    np.testing.assert_allclose([x0[2], y0[2], x0[4], y0[4]], [1.0, 0.0, 1.0, 0.0], atol=1e-12)
+    # head strokes point back from the tip, symmetric about the shaft
+    assert x1[2] < 1.0 and x1[4] < 1.0 and y1[2] == pytest.approx(-y1[4])
