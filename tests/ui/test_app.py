@@ -74,7 +74,7 @@ def test_rejected_edits_keep_the_previous_model(open_page):
         alert.wait_for(state="visible")
         assert "still show the last valid model" in alert.evaluate(
             "(el) => el.shadowRoot.textContent"), name
-        assert "rejected" in app.text(".le-status"), name
+        page.locator(".le-status", has_text="rejected").wait_for()  # the status line too
         assert app.map_sum() == before, name
         if shot:
             page.locator(".notyf__toast", has_text=message).first.wait_for()  # and a toast

@@ -203,7 +203,7 @@ def test_workspace_preset_and_a_bad_upload(open_page):
         "buffer": b'{"channels": [{"name": "singlechannel", "samples": ['}])
     alert = page.locator(".le-error", has_text="broken.json")
     alert.wait_for(state="visible")
+    page.locator(".le-status", has_text="rejected").wait_for()
     assert app.map_sum() == after
-    assert "rejected" in app.text(".le-status")
     assert "malformed JSON" in alert.evaluate("(el) => el.shadowRoot.textContent")
     assert app.console_errors == []
