@@ -122,17 +122,23 @@ def test_dispatch_is_used_for_every_update():
     assert len(calls) == len(rec.pushes) + 1  # the pushes, then the end
 
 
-def test_callback_work_emits_and_its_result_comes_last():
+def emitting(limit, result):
+    """Callback-style work emitting 0, 1, ... (up to ``limit``, or until cancelled), then
+    returning ``result``."""
     def work(cancel, emit):
         n = 0
-        while not cancel.is_set() and n < 50:
+        while not cancel.is_set() and (limit is None or n < limit):
             emit(n)
             n += 1
             time.sleep(0.002)
-        return "result"
+        return result
 
+    return work
+
+
+def test_callback_work_emits_and_its_result_comes_last():
     job, rec = BackgroundJob(min_interval=0.02), Recorder()
-    job.run(work, rec.items, rec.finished)
+    job.run(emitting(50, "result"), rec.items, rec.finished)
     assert rec.done.wait(HANG)
     delivered = [i for _, batch in rec.pushes for i in batch]
     assert delivered == [*range(50), "result"] and rec.status == "complete"
@@ -140,14 +146,7 @@ def test_callback_work_emits_and_its_result_comes_last():
 
 
 def test_callback_work_polls_the_cancel_event():
-    def work(cancel, emit):
-        n = 0
-        while not cancel.is_set():
-            emit(n)
-            n += 1
-            time.sleep(0.002)
-        return "partial"
-
+    work = emitting(None, "partial")
     job, rec = BackgroundJob(min_interval=0.02), Recorder()
     job.run(work, rec.items, rec.finished)
     while not rec.pushes:
