@@ -1,7 +1,9 @@
 """Likelihood Explorer: the served page.
 
 ``python app.py --port 5006`` (what ``scripts/run-app`` runs) and
-``panel serve app.py`` both serve it.  Each browser session gets its own
+``panel serve app.py`` both serve it; the latter keeps a closed tab's session
+for Bokeh's default 15 s unless given ``--unused-session-lifetime 5000
+--check-unused-sessions 1000``.  Each browser session gets its own
 :class:`App` from :func:`create_app`: its own state, views and background
 worker.  Nothing with UI state lives at module level.
 """
