@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
-from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
 import model_core as mc
@@ -36,7 +35,7 @@ from . import contour_plots
 from .contour_data import ContourData
 from .contour_settings import PROFILED_NOTE, ContourSettings, SettingsError
 from .feedback import notify
-from .jobs import BackgroundJob, JobBusy, Work
+from .jobs import BackgroundJob, JobBusy, Work, call_later
 from .state import SessionState
 
 __all__ = ["ContourPanel", "contour_work", "export_bytes"]
@@ -83,21 +82,6 @@ def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1
                 executor.shutdown(wait=False, cancel_futures=True)
 
     return work
-
-
-def _soon(callback: Callable[[], None], delay_ms: int = 150) -> None:
-    """Call ``callback`` ``delay_ms`` later on the session's event loop, as a message of
-    its own (at once when there is no session: tests, scripts)."""
-    doc = pn.state.curdoc
-    if doc is None or doc.session_context is None:
-        callback()
-        return
-
-    def run() -> None:
-        with set_curdoc(doc), pn.io.hold(doc):
-            callback()
-
-    doc.add_timeout_callback(run, delay_ms)
 
 
 def export_bytes(result: mc.ContourResult, suffix: str) -> bytes:
@@ -338,7 +322,7 @@ class ContourPanel(Viewer):
         data = self.data
         # the final figures (every point) take the browser a while to draw: sent a moment
         # later, so that the page shows that the run ended (and answers a click) first
-        _soon(lambda: self._redraw(final=True) if self.data is data else None)
+        call_later(lambda: self._redraw(final=True) if self.data is data else None, 150)
 
     def _show_notes(self, lines: list[str] | tuple[str, ...], *, warning: bool) -> None:
         self.notes.object = "<br>".join(f"• {html.escape(line)}" for line in lines if line)

@@ -26,7 +26,7 @@ import panel as pn
 import param
 from panel.io.state import set_curdoc
 
-__all__ = ["BackgroundJob", "JobBusy", "Work"]
+__all__ = ["BackgroundJob", "JobBusy", "Work", "call_later"]
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,9 @@ def _iterate(factory: Factory, cancel: threading.Event, emit: Callable[[Any], No
                 log.exception("closing the job's generator failed")
 
 
-def _session_dispatch(doc: Any) -> Dispatch:
-    """Schedule callbacks on ``doc``'s event loop when served, else call them directly."""
+def _session_dispatch(doc: Any, delay_ms: int = 0) -> Dispatch:
+    """Schedule callbacks on ``doc``'s event loop (``delay_ms`` later) when served, else
+    call them directly."""
     if doc is None or getattr(doc, "session_context", None) is None:
         return lambda callback: callback()
 
@@ -212,8 +213,17 @@ def _session_dispatch(doc: Any) -> Dispatch:
 
     def dispatch(callback: Callable[[], None]) -> None:
         try:
-            doc.add_next_tick_callback(partial(held, callback))
+            if delay_ms:
+                doc.add_timeout_callback(partial(held, callback), delay_ms)
+            else:
+                doc.add_next_tick_callback(partial(held, callback))
         except Exception:  # noqa: BLE001 - the session is gone: nothing left to update
             log.debug("session closed; dropping a job update")
 
     return dispatch
+
+
+def call_later(callback: Callable[[], None], delay_ms: int) -> None:
+    """Call ``callback`` ``delay_ms`` later on the current session's event loop, as a
+    message of its own (at once when there is no session: tests, scripts)."""
+    _session_dispatch(pn.state.curdoc, delay_ms)(callback)

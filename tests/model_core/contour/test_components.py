@@ -59,14 +59,20 @@ def test_whitening_detects_and_regularises_a_flat_direction():
 
 # --- rays ----------------------------------------------------------------------------------------
 
-def test_rays_on_a_quadratic_cross_at_sqrt_delta(ellipsoid):
-    surface, best = _surface(ellipsoid)
+def _whitened_rays(surface, best, n, seed):
+    """``n`` rays from the best fit in random whitened directions."""
     y0 = best.x[surface.axes]
     w = build_whitener(y0, surface.hessian(y0[None])[0])
-    e = np.random.default_rng(0).standard_normal((50, 3))
+    e = np.random.default_rng(seed).standard_normal((n, 3))
     e /= np.linalg.norm(e, axis=1, keepdims=True)
+    return solve_rays(surface, np.tile(y0, (n, 1)), e @ w.matrix.T,
+                      r_init=np.sqrt(mc.delta_chi2(0.95, 3)))
+
+
+def test_rays_on_a_quadratic_cross_at_sqrt_delta(ellipsoid):
+    surface, best = _surface(ellipsoid)
     delta = mc.delta_chi2(0.95, 3)
-    rays = solve_rays(surface, np.tile(y0, (50, 1)), e @ w.matrix.T, r_init=np.sqrt(delta))
+    rays = _whitened_rays(surface, best, 50, seed=0)
     assert rays.ok.all() and not rays.on_bound.any()
     assert np.all(np.abs(rays.residual) <= 1e-9)
     assert rays.radius == pytest.approx(np.full(50, np.sqrt(delta)), rel=1e-9)
@@ -103,12 +109,7 @@ def test_project_to_level(ellipsoid):
 
 def test_rattle_steps_stay_on_the_surface_with_tangent_unit_momentum(ellipsoid):
     surface, best = _surface(ellipsoid)
-    y0 = best.x[surface.axes]
-    w = build_whitener(y0, surface.hessian(y0[None])[0])
-    e = np.random.default_rng(2).standard_normal((16, 3))
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    start = solve_rays(surface, np.tile(y0, (16, 1)), e @ w.matrix.T,
-                       r_init=np.sqrt(mc.delta_chi2(0.95, 3))).points
+    start = _whitened_rays(surface, best, 16, seed=2).points
     scale = np.array([2.0, 1.0, 0.5])
     rngs = np.random.default_rng(3).spawn(16)
     state = rattle.init(rngs, surface, start, np.zeros((16, 0)), scale=scale, step_size=0.05)
