@@ -108,7 +108,7 @@ class AppPage:
     def map_sum(self) -> float:
         return self.page.evaluate(JS_MAP_SUM)
 
-    def wait_map_change(self, old: float, timeout: float = 30_000) -> float:
+    def wait_map_change(self, old: float, timeout: float = 60_000) -> float:
         changed = "(old) => { const s = (" + JS_MAP_SUM + ")(); return s !== null && s !== old; }"
         self.page.wait_for_function(changed, arg=old, timeout=timeout)
         return self.map_sum()

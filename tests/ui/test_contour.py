@@ -63,10 +63,17 @@ def _reference(data0: float | None = None) -> mc.ContourResult:
     return mc.find_contour(mc.build_model(mc.load_spec(spec)), fixed={"mu": 1.0}, rng=42)
 
 
-def _long_run(app) -> None:
-    """Settings for a run of about 140,000 points (half a minute alone)."""
-    app.set_number("Most points", 1_000_000)
-    app.set_number("Spacing", 0.002)
+#: Settings for a run of millions of points, many minutes alone: such a run can only end
+#: within the tests' waits by being stopped.
+ENDLESS = {"Most points": 10_000_000, "Spacing": 0.0005}
+#: How long a stopped run may take to end before the test reports a hang.  Not a speed
+#: requirement: a busy machine can hold the page's answer back for many seconds.
+HANG = 120
+
+
+def _endless_run(app) -> None:
+    for label, value in ENDLESS.items():
+        app.set_number(label, value)
 
 
 def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_path):
@@ -132,20 +139,19 @@ def test_cancel_stops_the_run_and_reenables_start(open_page):
     app = open_page()
     page = app.page
     app.open_contour_tab()
-    _long_run(app)
+    _endless_run(app)
     start, cancel = (page.get_by_role("button", name=n) for n in ("Start", "Cancel"))
     assert start.is_enabled() and not cancel.is_enabled()
     start.click()
-    page.wait_for_function("() => window.lePoints() > 0", timeout=30_000)
+    page.wait_for_function("() => window.lePoints() > 0", timeout=HANG * 1000)
     assert not start.is_enabled()
-    clicked = time.monotonic()
     cancel.click()
-    app.wait_enabled("Start", timeout=20)
-    assert time.monotonic() - clicked < 15
+    app.wait_enabled("Start", timeout=HANG)
     assert not cancel.is_enabled()
     text = app.progress()[1]
-    n_points = int(re.search(r"Cancelled: ([\d,]+) points", text).group(1).replace(",", ""))
-    assert 0 < n_points < 100_000
+    match = re.search(r"Cancelled: ([\d,]+) points", text)
+    assert match, text  # stopped by the click: "Finished" or a budget stop would be a failure
+    assert 0 < int(match.group(1).replace(",", "")) < ENDLESS["Most points"]
     assert page.get_by_role("button", name="CSV").is_enabled()  # a partial result exports
     assert app.console_errors == []
 
@@ -173,13 +179,14 @@ def _job_threads() -> list[threading.Thread]:
 def test_closing_the_tab_stops_its_worker(open_page):
     app = open_page()
     app.open_contour_tab()
-    _long_run(app)
+    _endless_run(app)
     app.page.get_by_role("button", name="Start").click()
-    app.page.wait_for_function("() => window.lePoints() > 0", timeout=30_000)
+    app.page.wait_for_function("() => window.lePoints() > 0", timeout=HANG * 1000)
     assert _job_threads()
     app.page.close()
-    # the server drops a session 5 s after its last connection, checking every second
-    deadline = time.monotonic() + 10
+    # the server drops a session 5 s after its last connection (tests/test_app.py checks
+    # the setting), and the session's end cancels the endless run
+    deadline = time.monotonic() + HANG
     while _job_threads() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _job_threads()
