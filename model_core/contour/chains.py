@@ -25,7 +25,7 @@ from . import rattle
 from .anchors import Anchors
 from .dispatch import advance_chains, map_ordered
 from .fill import fill_rounds
-from .gaps import edge_points, farthest_points
+from .gaps import HoleEdges, farthest_points
 from .results import ContourBatch
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ class ChainRunner:
         self.on_surface = (np.concatenate([~p[2] for p in parts]) if parts
                            else np.zeros(0, bool))
         self.seedable = self.on_surface.copy()
+        self.edges = HoleEdges(run.spaced.spacing)
 
     def _keep(self, Y: np.ndarray, P: np.ndarray) -> None:
         self.kept_y = np.vstack([self.kept_y, Y])
@@ -192,9 +193,9 @@ class ChainRunner:
         fresh = len(Y) > 0
         heading = np.full((len(Y), run.k), np.nan)
         if len(Y) < idle.size:
-            idx, toward = edge_points(run.spaced.scaled(self.kept_y), self.seedable, h,
-                                      run.spaced.scaled(np.vstack([busy, Y])),
-                                      idle.size - len(Y), self._inside_probe)
+            idx, toward = self.edges.select(run.spaced.scaled(self.kept_y), self.seedable,
+                                            run.spaced.scaled(np.vstack([busy, Y])),
+                                            idle.size - len(Y), self._inside_probe)
             self.seedable[idx] = False
             Y, P = np.vstack([Y, self.kept_y[idx]]), np.vstack([P, self.kept_p[idx]])
             heading = np.vstack([heading, toward])

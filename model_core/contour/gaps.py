@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["edge_points", "farthest_points"]
+__all__ = ["HoleEdges", "edge_points", "farthest_points"]
 
 
 def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int, *,
@@ -59,6 +59,8 @@ def edge_points(points: np.ndarray, usable: np.ndarray, spacing: float, occupied
     is offset away from the hole by more than half a spacing.  Edges facing a
     parameter bound (``inside(point + 3 spacings toward the hole)`` false) are
     skipped.  Seeds are spread farthest-point style, away from ``occupied``.
+    :class:`HoleEdges` gives the same answer for a growing set of points at the
+    cost of the new points only.
 
     Parameters
     ----------
@@ -79,24 +81,73 @@ def edge_points(points: np.ndarray, usable: np.ndarray, spacing: float, occupied
     -------
     Indices into ``points`` and unit directions ``(n, k)`` (scaled) toward the holes.
     """
-    n = len(points)
-    k = points.shape[1] if points.ndim == 2 else 0
-    if n < 3 or n_select <= 0:
-        return np.zeros(0, int), np.zeros((0, k))
-    dist, nb = cKDTree(points).query(points, k=min(13, n), distance_upper_bound=3.0 * spacing)
-    valid = np.isfinite(dist) & (nb != np.arange(n)[:, None])
-    count = valid.sum(axis=1)
-    offset = ((points[np.where(valid, nb, 0)] - points[:, None, :]) * valid[..., None]).sum(1)
-    offset /= np.maximum(count, 1)[:, None]
-    size = np.linalg.norm(offset, axis=1)
-    heading = -offset / np.maximum(size, 1e-300)[:, None]
-    edge = np.flatnonzero(usable & (count >= 2) & (size > 0.5 * spacing))
-    edge = edge[inside(points[edge] + 3.0 * spacing * heading[edge])]
-    if edge.size == 0:
-        return np.zeros(0, int), np.zeros((0, k))
-    if len(occupied):
-        d = cKDTree(occupied).query(points[edge])[0]
-    else:
-        d = np.full(edge.size, 1e300)
-    pick = edge[farthest_points(points[edge], d, n_select, min_distance=spacing)]
-    return pick, heading[pick]
+    return HoleEdges(spacing).select(points, usable, occupied, n_select, inside)
+
+
+class HoleEdges:
+    """:func:`edge_points` for a set of points that only grows.
+
+    Each point's neighbour centroid is computed when the point arrives and again
+    only when a later point lands within three spacings of it (no other point's
+    nearest neighbours within that radius can change), so a call costs about the
+    number of new points, not the size of the set.
+
+    Parameters
+    ----------
+    spacing
+        The spacing of the kept points.
+    """
+
+    def __init__(self, spacing: float) -> None:
+        self.spacing = float(spacing)
+        self._count = np.zeros(0, int)
+        self._offset: np.ndarray | None = None
+
+    def _update(self, points: np.ndarray) -> None:
+        """Take ``points``: the previous call's points followed by the new ones."""
+        n, n_old = len(points), len(self._count)
+        if n == n_old:
+            return
+        radius = 3.0 * self.spacing
+        tree = cKDTree(points)
+        if n_old:
+            near = tree.query_ball_point(points[n_old:], radius, return_sorted=False)
+            touched = np.unique(np.fromiter((i for group in near for i in group if i < n_old),
+                                            dtype=int))
+        else:
+            touched = np.zeros(0, int)
+        rows = np.concatenate([touched, np.arange(n_old, n)])
+        dist, nb = tree.query(points[rows], k=min(13, n), distance_upper_bound=radius)
+        dist, nb = dist.reshape(len(rows), -1), nb.reshape(len(rows), -1)
+        valid = np.isfinite(dist) & (nb != rows[:, None])
+        count = valid.sum(axis=1)
+        offset = ((points[np.where(valid, nb, 0)] - points[rows, None, :]) * valid[..., None]
+                  ).sum(1) / np.maximum(count, 1)[:, None]
+        self._count = np.concatenate([self._count, np.zeros(n - n_old, int)])
+        self._offset = (np.zeros((n, points.shape[1])) if self._offset is None else
+                        np.vstack([self._offset, np.zeros((n - n_old, points.shape[1]))]))
+        self._count[rows], self._offset[rows] = count, offset
+
+    def select(self, points: np.ndarray, usable: np.ndarray, occupied: np.ndarray,
+               n_select: int, inside: Callable[[np.ndarray], np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Edge seeds and headings as :func:`edge_points` returns them; ``points`` must
+        extend the previous call's ``points``."""
+        n = len(points)
+        k = points.shape[1] if points.ndim == 2 else 0
+        if n < 3 or n_select <= 0:
+            return np.zeros(0, int), np.zeros((0, k))
+        self._update(points)
+        spacing = self.spacing
+        size = np.linalg.norm(self._offset, axis=1)
+        heading = -self._offset / np.maximum(size, 1e-300)[:, None]
+        edge = np.flatnonzero(usable & (self._count >= 2) & (size > 0.5 * spacing))
+        edge = edge[inside(points[edge] + 3.0 * spacing * heading[edge])]
+        if edge.size == 0:
+            return np.zeros(0, int), np.zeros((0, k))
+        if len(occupied):
+            d = cKDTree(occupied).query(points[edge])[0]
+        else:
+            d = np.full(edge.size, 1e300)
+        pick = edge[farthest_points(points[edge], d, n_select, min_distance=spacing)]
+        return pick, heading[pick]

@@ -83,8 +83,8 @@ class SpacedPoints:
             free &= self._tree.query(U, distance_upper_bound=h)[0] >= h
         if len(self._pending) and free.any():
             idx = np.flatnonzero(free)
-            d2 = ((U[idx, None, :] - self._pending[None, :, :]) ** 2).sum(-1)
-            free[idx[(d2 < h * h).any(axis=1)]] = False
+            near = cKDTree(self._pending).query(U[idx], distance_upper_bound=h)[0] < h
+            free[idx[near]] = False
         idx = np.flatnonzero(free)
         keep = np.zeros(n, bool)
         keep[idx[_greedy(U[idx], h)]] = True

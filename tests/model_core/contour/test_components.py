@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import model_core as mc
 from model_core.contour import rattle
-from model_core.contour.gaps import edge_points, farthest_points
+from model_core.contour.gaps import HoleEdges, edge_points, farthest_points
 from model_core.contour.radial import project_to_level, ray_limits, solve_rays
 from model_core.contour.spacing import SpacedPoints
 from model_core.contour.surface import ContourSurface
@@ -165,6 +165,28 @@ def test_edge_points_point_into_the_hole():
     # the heading points from the edge toward the hole's centre
     assert np.all(np.einsum("bk,bk->b", heading, -kept[idx]) > 0.7 * np.linalg.norm(kept[idx],
                                                                                      axis=1))
+
+
+@PROPERTY
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_hole_edges_grown_in_steps_match_a_fresh_computation(steps, seed):
+    """The incremental edges equal :func:`edge_points` on the whole set after every step."""
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, sum(steps))
+    radius = 0.2 + 0.01 * rng.standard_normal(len(angle))
+    # a ring with a patchy coverage: clusters, holes and lone points
+    points = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    usable = rng.random(len(points)) < 0.8
+    occupied = rng.uniform(-0.2, 0.2, (3, 2))
+    inside = lambda u: u[:, 0] < 0.15  # noqa: E731 - a bound cuts the ring
+    edges, end = HoleEdges(0.01), 0
+    for step in steps:
+        end += step
+        got = edges.select(points[:end], usable[:end], occupied, 8, inside)
+        want = edge_points(points[:end], usable[:end], 0.01, occupied, 8, inside)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert len(want[0]) > 0 or end < 50
 
 
 @PROPERTY
