@@ -1,6 +1,6 @@
 """Benchmark of the contour finder on the seed model (issue 5), optionally side by side with spey.
 
-    python benchmarks/bench_contour.py [--repeats 5] [--with-spey [--spey-jobs N]
+    python benchmarks/bench_contour.py [--repeats 5] [--dense] [--with-spey [--spey-jobs N]
                                         [--spey-seed-settings]]
 
 (a) The seed configuration of ``004_067d72fcc8ae84de.txt`` on the three-shape model
@@ -25,6 +25,11 @@
     formula ``nll_min + chi2.ppf(CL, k) / 2`` by replacing the module's ``chi2_dist``
     with an object whose ``ppf`` returns half the quantile, for the duration of the
     call only (spey's reported ``delta`` is then halved too; its ``threshold`` is right).
+
+(c) ``--dense``: the app's default run (``mu`` fixed at 1, seed 42) with spacing
+    0.002 and no point budget, about 140,000 points: wall time, points per second,
+    and the median and longest time between two batches (a cancel waits for at most
+    one batch), to show how the cost of a batch grows with the points already kept.
 
 Coverage: the reference surface is built independently (marching cubes on a
 fine grid, refined onto ``NLL = T``, sampled uniformly by area); distances are
@@ -67,6 +72,18 @@ def run_ours(model: mc.Model, seed: int) -> tuple[mc.ContourResult, float, float
     result = mc.find_contour(model, 0.95, fixed=FIXED, bounds=BOUNDS, rng=seed, on_batch=note,
                              **SEED)
     return result, time.perf_counter() - t0, first[0] if first else float("nan")
+
+
+def dense_run(model: mc.Model) -> None:
+    """Part (c): one dense run, timed batch by batch."""
+    stamps = [time.perf_counter()]
+    result = mc.find_contour(model, fixed=FIXED, rng=42, spacing=0.002, max_points=10_000_000,
+                             on_batch=lambda batch: stamps.append(time.perf_counter()))
+    gaps = np.diff(stamps)
+    n, elapsed = len(result.contour_points), stamps[-1] - stamps[0]
+    print(f"dense run (spacing 0.002): {elapsed:.1f} s, {n} points ({n / elapsed:,.0f} per s), "
+          f"{len(gaps)} batches, between batches median {np.median(gaps):.2f} s, "
+          f"longest {gaps.max():.2f} s, status {result.status}")
 
 
 def peak_memory(model: mc.Model) -> float:
@@ -143,6 +160,8 @@ def describe(name: str, model: mc.Model, points: np.ndarray, ref: mc.ReferenceSu
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median quoted)")
+    parser.add_argument("--dense", action="store_true",
+                        help="also time a dense run of ~140,000 points (half a minute)")
     parser.add_argument("--with-spey", action="store_true", help="also run spey (minutes)")
     parser.add_argument("--spey-jobs", type=int, default=None,
                         help="spey's n_jobs (default: its own, cpu_count() - 1)")
@@ -179,6 +198,8 @@ def main() -> int:
     print(describe("ours", model, result.contour_points, ref, result.threshold,
                    result.on_bound))
 
+    if args.dense:
+        dense_run(model)
     if args.with_spey:
         points, elapsed, threshold = run_spey(args.spey_jobs, args.spey_seed_settings)
         which = "seed settings" if args.spey_seed_settings else "its defaults"

@@ -133,7 +133,7 @@ class ChainRunner:
                              max_iter=s["max_iter"], max_rounds=s["max_fill_rounds"],
                              budget=lambda: s["max_points"] - run.n_points,
                              executor=run.executor, batch_size=s["batch_size"])
-        for n_round, (Y, P, R, n_eval) in enumerate(rounds, start=1):
+        for n_round, Y, P, R, n_eval in rounds:
             run.n_eval += n_eval
             yield run._batch("gaps", Y, P, False, np.zeros(len(Y), bool), R, n_round, 0)
             if not run._budget_left():

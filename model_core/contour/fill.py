@@ -26,26 +26,32 @@ __all__ = ["fill_rounds"]
 
 _DIRECTIONS = 6
 _REACH = 1.5
+#: A round's moves are reported in parts of at least this many, so that a round from
+#: a hundred thousand points streams (and can be cancelled) instead of taking seconds.
+_MOVES_PER_PART = 16384
 
 
 def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarray,
                 profiled: np.ndarray, rng: np.random.Generator, *, tol: float, max_iter: int,
                 max_rounds: int, budget: Callable[[], int], executor: Executor | None = None,
                 batch_size: int = 4096
-                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Rounds of hole filling; yields ``(points, profiled, residual, n_evaluations)`` per round.
+                ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Rounds of hole filling; yields ``(round, points, profiled, residual, n_evaluations)``
+    for every part of a round.
 
     ``sources (N, k)`` are the kept points on the surface to start from;
     ``budget()`` gives how many more points may be kept.  The moves of a round
-    run in chunks of ``batch_size`` on ``executor`` (directions are drawn
-    before dispatch, so the outcome does not depend on either).
+    run in chunks of ``batch_size`` on ``executor`` and are offered to ``spaced``
+    part by part in their fixed order (directions are drawn before dispatch, so
+    the outcome depends on none of these).
     """
     scale = spaced.scale
     reach = _REACH * spaced.spacing
     k = surface.k
     value, grad, prof = surface.value_and_grad(sources, profiled)
     n_eval = len(sources)
-    for _ in range(max_rounds):
+    per_part = max(1, -(-_MOVES_PER_PART // batch_size))
+    for n_round in range(1, max_rounds + 1):
         n = len(sources)
         if n == 0 or budget() <= 0:
             return
@@ -59,15 +65,19 @@ def fill_rounds(surface: ContourSurface, spaced: SpacedPoints, sources: np.ndarr
                                    np.full(len(rows), reach), np.zeros(len(rows)))
         calls = [((surface, rattle.RattleState(*(f[i:i + batch_size] for f in state)), scale,
                    reach, tol, max_iter), {}) for i in range(0, len(rows), batch_size)]
-        parts = list(map_ordered(executor, step_unit, calls))
-        moved = rattle.RattleState(*(np.concatenate(f) for f in zip(*(p[0] for p in parts),
-                                                                    strict=True)))
-        accepted = np.concatenate([p[1].accepted for p in parts])
-        residual = np.concatenate([p[1].residual for p in parts])
-        n_eval += sum(p[1].n_evaluations for p in parts)
-        idx = np.flatnonzero(accepted)
-        keep = idx[spaced.offer(moved.position[idx])][:max(budget(), 0)]
-        sources, value = moved.position[keep], moved.value[keep]
-        grad, prof = moved.grad[keep], moved.profiled[keep]
-        yield sources, prof, residual[keep], n_eval
-        n_eval = 0
+        found: list[rattle.RattleState] = []
+        for first in range(0, len(calls), per_part):
+            if budget() <= 0:
+                break
+            parts = list(map_ordered(executor, step_unit, calls[first:first + per_part]))
+            moved = rattle.RattleState(*(np.concatenate(f) for f in zip(*(p[0] for p in parts),
+                                                                        strict=True)))
+            residual = np.concatenate([p[1].residual for p in parts])
+            n_eval += sum(p[1].n_evaluations for p in parts)
+            idx = np.flatnonzero(np.concatenate([p[1].accepted for p in parts]))
+            keep = idx[spaced.offer(moved.position[idx])][:max(budget(), 0)]
+            found.append(rattle.RattleState(*(f[keep] for f in moved)))
+            yield n_round, moved.position[keep], moved.profiled[keep], residual[keep], n_eval
+            n_eval = 0
+        sources, value, grad, prof = (np.concatenate([getattr(f, name) for f in found])
+                                      for name in ("position", "value", "grad", "profiled"))

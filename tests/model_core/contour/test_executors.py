@@ -51,3 +51,32 @@ def test_dask_local_cluster(three_shapes, inline):
 def test_executor_must_be_an_executor(three_shapes):
     with pytest.raises(TypeError, match="concurrent.futures.Executor or a Dask client"):
         mc.find_contour(three_shapes, executor=object(), **SETTINGS)
+
+
+def _fill_batches(model, **extra) -> tuple[mc.ContourResult, int]:
+    """A run, and the number of hole-filling batches (``gaps`` after the chains)."""
+    stages: list[str] = []
+    result = mc.find_contour(model, on_batch=lambda b: stages.append(b.stage), **SETTINGS,
+                             **extra)
+    return result, stages[stages.index("rattle"):].count("gaps")
+
+
+def test_hole_filling_streams_in_parts_without_changing_the_points(three_shapes, inline,
+                                                                   monkeypatch):
+    _, whole = _fill_batches(three_shapes)
+    monkeypatch.setattr("model_core.contour.fill._MOVES_PER_PART", 8)
+    parted, parts = _fill_batches(three_shapes)
+    _same(inline, parted)
+    assert parts > 3 * whole  # a round of more than 8 moves arrives in several batches
+
+    # a stop asked for during the filling ends the run at the next part
+    seen: list[str] = []
+
+    def stop() -> bool:
+        return "rattle" in seen and seen[-1] == "gaps"
+
+    cancelled = mc.find_contour(three_shapes, should_stop=stop,
+                                on_batch=lambda b: seen.append(b.stage), **SETTINGS)
+    assert cancelled.status == "cancelled"
+    assert seen[seen.index("rattle"):].count("gaps") == 1
+    assert 0 < len(cancelled.contour_points) < len(inline.contour_points)
