@@ -3,10 +3,11 @@
 Chains cover a surface like a coupon collector: the last small holes take
 most of the steps.  This stage fills them directly.  From every kept point a
 few constrained steps (:func:`.rattle.step`, projection onto ``NLL = T``
-included) of length ``1.5 * spacing`` are tried in random tangent directions,
-all in one batch; the landing points farther than ``spacing`` from every kept
-point are kept, and become the sources of the next round, so the covered part
-grows like a front until no proposal lands in uncovered surface.  Every kept
+included) of length ``1.5 * spacing`` are tried in random tangent directions
+(drawn for a whole round at once, run in parts); the landing points farther
+than ``spacing`` from every kept point are kept, and become the sources of the
+next round, so the covered part grows like a front until no proposal lands in
+uncovered surface.  Every kept
 point therefore has the same guarantee as a chain point: ``|NLL - T| <= tol``.
 """
 
