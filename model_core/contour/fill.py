@@ -7,8 +7,8 @@ included) of length ``1.5 * spacing`` are tried in random tangent directions
 (drawn for a whole round at once, run in parts); the landing points farther
 than ``spacing`` from every kept point are kept, and become the sources of the
 next round, so the covered part grows like a front until no proposal lands in
-uncovered surface.  Every kept
-point therefore has the same guarantee as a chain point: ``|NLL - T| <= tol``.
+uncovered surface.  Every kept point therefore has the same guarantee as a
+chain point: ``|NLL - T| <= tol``.
 """
 
 from __future__ import annotations
