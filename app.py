@@ -74,17 +74,30 @@ class App(Viewer):
         self.level = pn.widgets.FloatSlider.from_param(
             self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
             label="Confidence level", width=220, format="0.0[00]")
+        # the contour finder's controls (a third of the page's load time) join the page once
+        # it has loaded, or at once if their tab is shown first
+        self._contour_tab = pn.Column(sizing_mode="stretch_width")
         self.tabs = pn.Tabs(
             ("Likelihood map", pn.Column(self.map, sizing_mode="stretch_width")),
             ("Profiles", pn.Column(self.profiles, sizing_mode="stretch_width")),
-            ("Contour finder", pn.Column(self.contour, sizing_mode="stretch_width")),
+            ("Contour finder", self._contour_tab),
             ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
         # views off screen skip their updates until shown (the map is never held back)
         self.tabs.param.watch(self._tab_changed, "active")
         self._tab_changed()
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.onload(self._attach_contour)
+        else:
+            self._attach_contour()
+
+    def _attach_contour(self) -> None:
+        if not self._contour_tab.objects:
+            self._contour_tab.objects = [self.contour]
 
     def _tab_changed(self, *events: Any) -> None:
+        if self.tabs.active == 2:
+            self._attach_contour()
         self.profiles.active = self.tabs.active == 1
         self.contour.settings.active = self.tabs.active == 2
         self.learn.active = self.tabs.active == 3

@@ -12,6 +12,9 @@ update arrived:
 * Start to first points: the click on Start (default model and settings, a fresh
   session each time) to the first frame whose 3-D scatter shows contour points
   (target < 1.5 s);
+* contour tab, first switch: the click on its tab (a fresh session each time), as soon
+  as the map shows and two seconds later, to the first frame showing its empty 3-D
+  view (the tab's controls are sent just after the page has loaded);
 * click latency while streaming: with a longer run streaming (spacing 0.004, about
   35,000 points), a click on Cancel 0.3 s after the first points to the first frame
   whose progress line answers it (target < 500 ms).
@@ -36,6 +39,7 @@ from _timing import report  # noqa: E402
 from tests.ui.browser import (  # noqa: E402
     ARGS,
     CHROMIUM,
+    JS_HELPERS,
     JS_MAP_SUM,
     VIEWPORT,
     WEBSOCKET_OPEN,
@@ -129,6 +133,43 @@ def measure_contour(context, url: str, repeat: int) -> dict[str, list[float]]:
     return {"Start to first points": first, "click latency while streaming": click}
 
 
+TAB_AT_ONCE = "contour tab, first switch as the map shows"
+TAB_LATER = "contour tab, first switch 2 s after the map"
+#: Records a click on the contour tab and the first frame after its 3-D view is drawn.
+JS_TAB = """() => {
+  window.__tab = {};
+  document.addEventListener('click', e => {
+    if (!e.composedPath().some(n => n.classList && n.classList.contains('bk-tab')
+                               && n.textContent.includes('Contour finder'))) return;
+    window.__tab = {click: performance.now()};
+    const check = () => {
+      if (window.lePoints() !== null) requestAnimationFrame(() => {
+        window.__tab.shown = performance.now(); });
+      else requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  }, true);
+}"""
+
+
+def measure_tab(context, url: str, repeat: int) -> dict[str, list[float]]:
+    """A fresh session's first switch to the contour tab, to its empty 3-D view: clicked
+    as soon as the map shows, and two seconds later."""
+    times: dict[str, list[float]] = {TAB_AT_ONCE: [], TAB_LATER: []}
+    for _ in range(repeat):
+        for name, wait_ms in ((TAB_AT_ONCE, 0), (TAB_LATER, 2000)):
+            app = AppPage(context.new_page()).open(url)
+            app.page.evaluate(JS_HELPERS)
+            app.page.evaluate(JS_TAB)
+            app.page.wait_for_timeout(wait_ms)
+            app.tab("Contour finder")
+            app.page.wait_for_function("() => window.__tab.shown != null", timeout=120_000)
+            times[name].append(
+                app.page.evaluate("() => window.__tab.shown - window.__tab.click") / 1e3)
+            app.page.close()
+    return times
+
+
 def measure_load(context, url: str, repeat: int) -> dict[str, list[float]]:
     """Navigation start to the first animation frame showing the map."""
     times = []
@@ -162,9 +203,11 @@ def measure_edit(context, url: str, repeat: int) -> dict[str, list[float]]:
 
 #: name -> measurement
 MEASUREMENTS: dict[str, Callable[..., dict[str, list[float]]]] = {
-    "load": measure_load, "edit": measure_edit, "contour": measure_contour}
+    "load": measure_load, "edit": measure_edit, "tab": measure_tab,
+    "contour": measure_contour}
 #: figure -> target in seconds (None: no target)
 TARGETS = {"page load to first plot": None, "data edit to updated map": 0.300,
+           TAB_AT_ONCE: None, TAB_LATER: None,
            "Start to first points": 1.5, "click latency while streaming": 0.5}
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .browser import JS_MAP_XRANGE
+from .browser import JS_HELPERS, JS_MAP_XRANGE
 
 pytestmark = pytest.mark.ui
 
@@ -19,6 +19,10 @@ def test_page_loads_with_map_and_profiles(open_page):
     assert "Three signal shapes" in status and "7.09307" in status
     app.screenshot("default_view.png")
     page.locator(".bk-Canvas").first.wait_for()
+    # the contour finder's controls arrive by themselves once the page has loaded
+    page.evaluate(JS_HELPERS)
+    page.wait_for_function("() => window.leDeep('.le-progress-text') !== null",
+                           timeout=60_000)
     app.tab("Profiles")
     page.locator(".le-interval").nth(2).wait_for()
     texts = [app.text(".le-interval", i) for i in range(3)]
