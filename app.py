@@ -20,6 +20,7 @@ import param
 from panel.viewable import Viewer
 
 from components.contour_panel import ContourPanel
+from components.jobs import served
 from components.learn import Learn
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
@@ -86,7 +87,7 @@ class App(Viewer):
         # views off screen skip their updates until shown (the map is never held back)
         self.tabs.param.watch(self._tab_changed, "active")
         self._tab_changed()
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if served():
             pn.state.onload(self._attach_contour)
         else:
             self._attach_contour()

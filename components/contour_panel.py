@@ -35,7 +35,7 @@ from . import contour_plots
 from .contour_data import ContourData
 from .contour_settings import PROFILED_NOTE, ContourSettings, SettingsError
 from .feedback import notify
-from .jobs import BackgroundJob, JobBusy, Work, call_later
+from .jobs import BackgroundJob, JobBusy, Work, call_later, served
 from .state import SessionState
 
 __all__ = ["ContourPanel", "contour_work", "export_bytes"]
@@ -164,7 +164,7 @@ class ContourPanel(Viewer):
         self.settings.param.watch(self._shown, "active")
         self._roles_changed()
         self._set_exports(False)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        if served():
             pn.state.on_session_destroyed(lambda context: self.job.cancel())
 
     def _sync_level(self, event: param.parameterized.Event) -> None:

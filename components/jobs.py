@@ -26,7 +26,7 @@ import panel as pn
 import param
 from panel.io.state import set_curdoc
 
-__all__ = ["BackgroundJob", "JobBusy", "Work", "call_later"]
+__all__ = ["BackgroundJob", "JobBusy", "Work", "call_later", "served"]
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +199,17 @@ def _iterate(factory: Factory, cancel: threading.Event, emit: Callable[[Any], No
                 log.exception("closing the job's generator failed")
 
 
+def served(doc: Any = None) -> bool:
+    """Whether ``doc`` (default: the current document) belongs to a served browser
+    session, as opposed to a test, a script or a notebook without a server."""
+    doc = pn.state.curdoc if doc is None else doc
+    return doc is not None and getattr(doc, "session_context", None) is not None
+
+
 def _session_dispatch(doc: Any, delay_ms: int = 0) -> Dispatch:
     """Schedule callbacks on ``doc``'s event loop (``delay_ms`` later) when served, else
     call them directly."""
-    if doc is None or getattr(doc, "session_context", None) is None:
+    if not served(doc):
         return lambda callback: callback()
 
     def held(callback: Callable[[], None]) -> None:

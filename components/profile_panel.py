@@ -24,15 +24,11 @@ from panel.viewable import Viewer
 import model_core as mc
 
 from . import plots
-from .jobs import BackgroundJob
+from .jobs import BackgroundJob, served
 from .state import SessionState, free_parameters
 
 __all__ = ["ProfilePanel", "ParameterProfile"]
 
-
-def _served() -> bool:
-    doc = pn.state.curdoc
-    return doc is not None and doc.session_context is not None
 
 N_POINTS = 41
 #: Each panel shows the profile out to this multiple of the CL threshold (at least 2 sigma).
@@ -112,7 +108,7 @@ class ProfilePanel(Viewer):
         self.results = {k: v for k, v in self.results.items() if k in names}
         if self._job is not None:
             self._job.cancel()
-        background = self.background if self.background is not None else _served()
+        background = self.background if self.background is not None else served()
         if not background:
             self._publish(dict(self._compute(model, best, cl)), time.perf_counter() - start)
             return
