@@ -10,7 +10,6 @@ in one pass; the Hessian takes one more pass per parameter.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,15 +17,11 @@ import autograd.numpy as anp
 import numpy as np
 from autograd import elementwise_grad, make_vjp
 
+from . import autograd_threads  # noqa: F401 - per-thread trace numbers: no lock needed
+
 __all__ = ["Model"]
 
 NLLFunction = Callable[[np.ndarray], np.ndarray]
-
-
-#: autograd numbers its traces with one global counter (``autograd.tracer.trace_stack``);
-#: two threads tracing at once can give a nested trace the number of an outer one and
-#: mix up second derivatives.  Every traced computation therefore holds this lock.
-_AUTOGRAD_LOCK = threading.RLock()
 
 
 def _quiet() -> np.errstate:
@@ -131,7 +126,7 @@ class Model:
     def value_and_grad(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """NLL and its exact gradient, batched: shapes ``(...)`` and ``(..., npar)``."""
         x = self._as_points(x)
-        with _AUTOGRAD_LOCK, _quiet():
+        with _quiet():
             vjp, value = make_vjp(self._nll_fn)(x)
             value = np.asarray(value, dtype=float)
             grad = np.asarray(vjp(np.ones_like(value)), dtype=float)
@@ -155,7 +150,7 @@ class Model:
         x = self._as_points(x)
         replicas = np.repeat(x[..., None, :], self.npar, axis=-2)
         eye = np.eye(self.npar)
-        with _AUTOGRAD_LOCK, _quiet():
+        with _quiet():
             hess = np.asarray(elementwise_grad(
                 lambda X: anp.sum(self._grad_fn(X) * eye, axis=-1))(replicas))
         return 0.5 * (hess + np.swapaxes(hess, -1, -2))
