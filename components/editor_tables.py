@@ -27,7 +27,12 @@ __all__ = ["BinsTable", "CovarianceTable", "ObservationsTable", "ParametersTable
            "changed_cells"]
 
 Submit = Callable[[dict[str, Any], str], None]
-_NUMBER = NumberFormatter(format="0[.][000000]", nan_format="NaN")
+
+
+def _number() -> NumberFormatter:
+    """A new number formatter: one per table, never shared (a Tabulator watches its
+    formatters, so a module-level one would keep every session's tables alive)."""
+    return NumberFormatter(format="0[.][000000]", nan_format="NaN")
 
 
 def changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> list[tuple[int, int]]:
@@ -120,7 +125,7 @@ class BinsTable(_Table):
         editors.update({c: {"type": "number", "step": "any"} for c in frame.columns[1:]})
         if not editable_sigma:
             editors["uncertainty"] = None
-        formatters = {c: _NUMBER for c in frame.columns[1:]}
+        formatters = {c: _number() for c in frame.columns[1:]}
         structure = (list(frame.columns), editable_sigma)
         if structure != getattr(self, "_structure", None):
             self._structure = structure
@@ -157,7 +162,7 @@ class CovarianceTable(_Table):
         editors.update({c: {"type": "number", "step": "any"} for c in columns[1:]})
         if columns != getattr(self, "_columns", None):
             self._columns = columns
-            self._show(frame, editors=editors, formatters={c: _NUMBER for c in columns[1:]},
+            self._show(frame, editors=editors, formatters={c: _number() for c in columns[1:]},
                        frozen_columns=["bin "])
         else:
             self._show(frame)
@@ -196,7 +201,7 @@ class ParametersTable(_Table):
                                    "lower": {"type": "number", "step": "any"},
                                    "upper": {"type": "number", "step": "any"},
                                    "fixed": {"type": "tickCross"}},
-                   formatters={"init": _NUMBER,
+                   formatters={"init": _number(),
                                "lower": NumberFormatter(format="0[.][000000]", nan_format="−∞"),
                                "upper": NumberFormatter(format="0[.][000000]", nan_format="+∞"),
                                "fixed": BooleanFormatter()},
@@ -225,7 +230,7 @@ class ObservationsTable(_Table):
         self._configured = True
         self._show(frame, editors={"channel": None, "bin": None,
                                    "observed": {"type": "number", "step": "any"}},
-                   formatters={"observed": _NUMBER},
+                   formatters={"observed": _number()},
                    titles={"observed": "observed n"})
 
     def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
