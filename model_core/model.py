@@ -26,7 +26,7 @@ from autograd import elementwise_grad, make_vjp
 
 from . import autograd_threads  # noqa: F401 - per-thread trace numbers: no lock needed
 
-__all__ = ["Dataset", "Likelihood", "Model"]
+__all__ = ["Dataset", "Likelihood", "Model", "align_rows"]
 
 NLLFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -60,6 +60,15 @@ class Dataset:
         """The datasets of ``rows``."""
         return Dataset(self.main[rows], self.aux[rows],
                        None if self.events is None else self.events[rows])
+
+
+def align_rows(a: np.ndarray, X: Any) -> np.ndarray:
+    """Per-row data ``a (B, ...)`` shaped to broadcast against points ``X (B, ..., npar)``."""
+    shape = np.shape(X)
+    if len(shape) < 2 or shape[0] != len(a):
+        raise ValueError(f"this model holds {len(a)} datasets: pass one parameter vector per "
+                         f"dataset (shape ({len(a)}, ..., npar)), got shape {shape}")
+    return np.reshape(a, (len(a),) + (1,) * (len(shape) - 2) + np.shape(a)[1:])
 
 
 class Likelihood(Protocol):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import autograd.numpy as anp
 import numpy as np
@@ -31,7 +30,7 @@ from autograd.extend import Box, defvjp, primitive
 from scipy.special import gammaln
 
 from ..expression import SignalJet
-from ..model import Dataset, Model
+from ..model import Dataset, Model, align_rows
 from ..spec import ModelSpec, parameter_layout
 
 __all__ = ["CountingNLL", "build_counting_model", "gaussian_nll", "poisson_nll"]
@@ -121,15 +120,6 @@ def _constants(spec: ModelSpec) -> _Constants:
                       Dataset(data[None], np.zeros((1, n_aux))))
 
 
-def _rows(a: np.ndarray, X: Any) -> np.ndarray:
-    """Per-row data ``a (B, k)`` shaped to broadcast against ``X (B, ..., npar)``."""
-    shape = np.shape(X)
-    if len(shape) < 2 or shape[0] != len(a):
-        raise ValueError(f"this model holds {len(a)} datasets: pass one parameter vector per "
-                         f"dataset (shape ({len(a)}, ..., npar)), got shape {shape}")
-    return a.reshape((len(a),) + (1,) * (len(shape) - 2) + a.shape[1:])
-
-
 class CountingNLL:
     """NLL, exact gradient and exact Hessian of a counting kind, written by hand.
 
@@ -180,7 +170,7 @@ class CountingNLL:
     def _data(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.per_row:
             return self._counts, self._aux, self._lgf
-        return _rows(self._counts, X), _rows(self._aux, X), _rows(self._lgf, X)
+        return align_rows(self._counts, X), align_rows(self._aux, X), align_rows(self._lgf, X)
 
     # -- rates -----------------------------------------------------------------------------
     def expected(self, X):
