@@ -160,6 +160,11 @@ class CountingNLL:
         defvjp(self._grad_p,
                lambda ans, X: lambda g: anp.einsum("...a,...ab->...b", g, self._hess_p(X)))
 
+    @property
+    def aux_parameters(self) -> np.ndarray:
+        """Index of the parameter each auxiliary measurement constrains (the thetas)."""
+        return np.arange(self.c.start, self.c.start + self.c.observed.aux.shape[1])
+
     def with_data(self, data: Dataset) -> CountingNLL:
         """The same likelihood with dataset ``i`` in batch row ``i``."""
         return CountingNLL(self.c, data)

@@ -95,6 +95,11 @@ class HistFactoryNLL:
         self._arrays = (main, gammaln(main + 1.0), centre, pois_aux, gammaln(pois_aux + 1.0),
                         weights)
 
+    @property
+    def aux_parameters(self) -> np.ndarray:
+        """Index of the parameter each auxiliary measurement constrains (pyhf's order)."""
+        return self.t.aux_param
+
     def with_data(self, data: Dataset) -> HistFactoryNLL:
         """The same likelihood with dataset ``i`` in batch row ``i``."""
         return HistFactoryNLL(self.t, data)
