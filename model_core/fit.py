@@ -192,6 +192,8 @@ def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
     pinned = ((z <= lo) & (grad > 0)) | ((z >= hi) & (grad < 0))
     hess = reduced.hessian(z)
     hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, hess)
+    # rows that never reached a finite NLL have no curvature to follow
+    hess = np.where(np.isfinite(hess).all(axis=(1, 2))[:, None, None], hess, 0.0)
     w, v = np.linalg.eigh(hess)
     scale = np.maximum(np.abs(w).max(axis=1), 1.0)
     curvature = np.where(w[:, 0] < -_SADDLE_RTOL * scale, w[:, 0], 0.0)
