@@ -189,6 +189,9 @@ class Jet:
     def __neg__(self) -> Jet:
         return self._chain(_negative)
 
+    def __abs__(self) -> Jet:
+        return self._chain(_abs)
+
     def __add__(self, other):
         return np.add(self, other)
 

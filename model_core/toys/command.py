@@ -12,8 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..models import build_model
 from .coverage import coverage_study
 from .results import CoverageBatch
@@ -47,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``coverage`` subcommand; returns the exit status."""
+    from tqdm import tqdm  # only for this command: importing model_core stays light
+
     from ..cli import parse_assignments, read_spec
 
     model = build_model(read_spec(args.spec))

@@ -176,3 +176,19 @@ def test_random_starts_that_never_reach_a_finite_nll_do_not_break_the_saddle_che
     results = [mc.fit(model, n_starts=16, rng=seed) for seed in range(12)]
     assert all(r.success for r in results)
     assert max(r.fun for r in results) - min(r.fun for r in results) < 1e-8
+
+
+def test_a_linear_nll_is_not_mistaken_for_a_flat_minimum():
+    # one Poisson bin without events: NLL = rate = 4 mu + 2 has zero curvature but falls
+    # all the way to the bound mu = -0.5 (rate 0), where it is 0
+    workspace = {"version": "1.0.0",
+                 "channels": [{"name": "SR", "samples": [
+                     {"name": "signal", "data": [4.0],
+                      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+                     {"name": "background", "data": [2.0], "modifiers": []}]}],
+                 "observations": [{"name": "SR", "data": [0.0]}],
+                 "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
+                     {"name": "mu", "bounds": [[-0.5, 10.0]]}]}}]}
+    result = mc.fit(mc.build_model(workspace))
+    assert result.success
+    assert result.x[0] == -0.5 and result.fun == 0.0
