@@ -72,8 +72,6 @@ class _Grid:
         self.xs, self.ys = _values("xs", xs), _values("ys", ys)
         self.executor = as_executor(executor)
         self.s = s = prepare(model, list(parameters), fixed, confidence_levels, rng, unbinned)
-        if s.axes[0] == s.axes[1]:
-            raise ValueError(f"the two axes must differ, got {parameters[0]!r} twice")
         for label, values, i in (("xs", self.xs, s.axes[0]), ("ys", self.ys, s.axes[1])):
             lo, hi = s.bounds[i]
             if values.min() < lo or values.max() > hi:
