@@ -32,6 +32,7 @@ import numpy as np
 from autograd.extend import Box, defvjp, primitive
 from scipy.special import gammaln
 
+from .histfactory_hessian import HessianPlan, histfactory_hessian
 from .interpolation import (
     histosys_coefficients,
     histosys_derivatives,
@@ -63,8 +64,15 @@ class HistFactoryNLL:
         unbinned channels, the events' multiplicities (``None``: their weights).
     """
 
-    def __init__(self, t: Tensors, data: Dataset | None = None) -> None:
+    def __init__(self, t: Tensors, data: Dataset | None = None,
+                 hessian_plan: HessianPlan | None = None) -> None:
         self.t = t
+        # the hand-written Hessian covers binned channels; unbinned ones use autograd's
+        self.hessian_plan = None
+        if t.unbinned is None:
+            self.hessian_plan = HessianPlan(t) if hessian_plan is None else hessian_plan
+        else:
+            self.hessian = None
         self._last = threading.local()
         self._primitive = primitive(self._recorded_value)
         defvjp(self._primitive, self._vjp)
@@ -102,7 +110,7 @@ class HistFactoryNLL:
 
     def with_data(self, data: Dataset) -> HistFactoryNLL:
         """The same likelihood with dataset ``i`` in batch row ``i``."""
-        return HistFactoryNLL(self.t, data)
+        return HistFactoryNLL(self.t, data, self.hessian_plan)
 
     def _data(self, X) -> tuple:
         """Counts, their log-factorials, Gaussian centres, Poisson auxiliaries, their
@@ -200,6 +208,10 @@ class HistFactoryNLL:
             rate = ops.gather(X, t.pois_param) * t.pois_tau
             total = total + _poisson_sum(rate, pois_aux, pois_lgf, xp)
         return total
+
+    def hessian(self, X):
+        """Exact Hessian ``(..., npar, npar)`` (see :mod:`.histfactory_hessian`)."""
+        return histfactory_hessian(self, X)
 
     # -- gradient --------------------------------------------------------------------------
     def gradient(self, X, forward: dict[str, Any] | None = None):
