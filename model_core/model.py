@@ -75,9 +75,11 @@ class Likelihood(Protocol):
     """What a model's ``nll_fn`` may offer besides being callable (duck-typed).
 
     ``value``, ``value_and_grad`` and ``hessian`` are plain-numpy fast paths
-    (a likelihood without ``hessian`` gets autograd's); ``with_data`` and
-    ``data`` let :meth:`Model.on_data` evaluate it on other measurements;
-    ``sample`` draws pseudo-data at one parameter point.
+    (a likelihood without ``hessian``, or with ``hessian = None``, gets
+    autograd's); ``with_data`` and ``data`` let :meth:`Model.on_data` evaluate
+    it on other measurements; ``sample`` draws pseudo-data at one parameter
+    point and ``aux_parameters`` names the parameter each auxiliary
+    measurement constrains.
     """
 
     def __call__(self, X: Any) -> Any: ...
@@ -90,6 +92,9 @@ class Likelihood(Protocol):
 
     @property
     def data(self) -> Dataset: ...
+
+    @property
+    def aux_parameters(self) -> np.ndarray: ...
 
     def sample(self, x: np.ndarray, n: int, rng: np.random.Generator) -> Dataset: ...
 

@@ -282,9 +282,10 @@ class HistFactoryNLL:
         x = np.asarray(x, dtype=float)
         if t.unbinned is not None and unbinned != "resample":
             raise ValueError(f"unbinned channel {t.unbinned.channel_names[0]!r} has no event "
-                             "generator: pass unbinned='resample' to draw pseudo-events from "
-                             "the channel's own events, weighted by the model's density ratio "
-                             "(exact only if they sample the reference density)")
+                             "generator: pass unbinned='resample' (command line: "
+                             "--resample-unbinned) to draw pseudo-events from the channel's own "
+                             "events, weighted by the model's density ratio (exact only if they "
+                             "sample the reference density)")
         if unbinned not in ("refuse", "resample"):
             raise ValueError(f"unbinned must be 'refuse' or 'resample', got {unbinned!r}")
         f = self._forward(x)
