@@ -11,20 +11,23 @@ with ``P(y) = y - n log y``, so ``P' = 1 - n / y`` and ``P'' = n / y^2``, and
 ``hess rate = F (L hess base + base hess L + base L (hess S + grad S grad S^T)
 + sym(grad base grad L^T) + L sym(grad base grad S^T) + base sym(grad L grad S^T))``
 
-where ``sym(M) = M + M^T``.  The factors' gradients are laid out densely per
-entry (``(..., E, npar)``, built by scatter-adds over constant index plans);
-their own second derivatives are diagonal (histosys coefficients, normsys
-log-factors) or products of the other linear factors.  Every product over
-entries is an ``einsum``, so a row's Hessian does not depend on its batch.
+where ``sym(M) = M + M^T``.  Each factor's gradient is sparse: a list of
+*components* (entry, parameter, value), one per histosys shift, used linear
+slot and normsys application.  The products of two factors' gradients are
+sums over the pairs of components that share an entry, and the yields'
+Jacobian one scatter of all components; the index plans of both are built
+once per model (:class:`HessianPlan`).  The factors' own second derivatives
+are diagonal (histosys coefficients, normsys log-factors) or products of the
+other linear factors.
 
 autograd's reverse-over-reverse Hessian replays the traced gradient once per
-parameter; this costs a handful of array operations per batch instead.
+parameter; this costs a fixed handful of array operations per batch instead.
 Unbinned channels are not covered (their models use autograd's Hessian).
 """
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, product
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,22 +46,58 @@ if TYPE_CHECKING:
 
 __all__ = ["HessianPlan", "histfactory_hessian"]
 
+_BASE, _LINEAR, _NORMSYS = 0, 1, 2
+
+
+class _Products:
+    """Pairs of components of two factors at the same entry, and where their product goes."""
+
+    def __init__(self, first: IndexPlan, second: IndexPlan, entry: np.ndarray,
+                 flat: np.ndarray, n_entries: int, npar: int) -> None:
+        self.first, self.second = first, second
+        self.entry = IndexPlan(entry, n_entries)
+        self.flat = IndexPlan(flat, npar * npar)
+
 
 class HessianPlan:
     """Constant index plans of the Hessian of one workspace (built once per model)."""
 
     def __init__(self, t: Tensors) -> None:
         P, E = t.slot_param.size, t.n_entries
-        self.npar = P
-        hist_of_pair = t.hist_param.index[t.pair_col.index % max(t.n_hist, 1)] \
-            if t.n_hist else np.zeros(0, np.intp)
-        self.pair_flat = IndexPlan(t.pair_entry.index * P + hist_of_pair, E * P)
-        self.pair_param = IndexPlan(hist_of_pair, P)
-        slot_entry = t.slot_pos.index % E if E else t.slot_pos.index
-        self.slot_flat = IndexPlan(slot_entry * P + t.slot_param.index, E * P)
+        J = max(t.n_hist, 1)
+        entries = [t.pair_entry.index,
+                   t.slot_pos.index % E if E else t.slot_pos.index,
+                   t.norm_entry.index]
+        params = [t.hist_param.index[t.pair_col.index % J] if t.n_hist
+                  else np.zeros(0, np.intp),
+                  t.slot_param.index,
+                  t.norm_param.index[t.norm_app.index]]
+        self.pair_param = IndexPlan(params[_BASE], P)
+        self.slot_entry = IndexPlan(entries[_LINEAR], E)
+        self.norm_pair_param = IndexPlan(params[_NORMSYS], P)
+        target = t.entry_target.index
+        self.jacobian = IndexPlan(np.concatenate([target[e] * P + p
+                                                  for e, p in zip(entries, params, strict=True)]),
+                                  t.n_bins * P)
+        self.products: list[tuple[int, int, _Products]] = []
+        for u, v, symmetric in ((_BASE, _LINEAR, True), (_BASE, _NORMSYS, True),
+                                (_LINEAR, _NORMSYS, True), (_NORMSYS, _NORMSYS, False)):
+            rows = [(i, j) for i, j in product(range(len(entries[u])), range(len(entries[v])))
+                    if entries[u][i] == entries[v][j]]
+            if not rows:
+                continue
+            i, j = np.array(rows, dtype=np.intp).T
+            pu, pv = params[u][i], params[v][j]
+            flat = np.concatenate([pu * P + pv, pv * P + pu]) if symmetric else pu * P + pv
+            both = np.concatenate([i, i]) if symmetric else i
+            other = np.concatenate([j, j]) if symmetric else j
+            self.products.append((u, v, _Products(
+                IndexPlan(both, len(entries[u])), IndexPlan(other, len(entries[v])),
+                np.concatenate([entries[u][i]] * (2 if symmetric else 1)), flat,
+                E, P)))
         slot_of = t.slot_pos.index // E if E else t.slot_pos.index
         used: dict[int, list[tuple[int, int]]] = {}
-        for k, e, p in zip(slot_of, slot_entry, t.slot_param.index, strict=True):
+        for k, e, p in zip(slot_of, entries[_LINEAR], params[_LINEAR], strict=True):
             used.setdefault(int(e), []).append((int(k), int(p)))
         pairs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for e, slots in used.items():
@@ -66,12 +105,9 @@ class HessianPlan:
                 pairs.setdefault((k1, k2), []).append((e, p1, p2))
         self.slot_pairs = [
             (k1, k2, IndexPlan([e for e, _, _ in rows], E),
-             IndexPlan([p1 * P + p2 for _, p1, p2 in rows], P * P),
-             IndexPlan([p2 * P + p1 for _, p1, p2 in rows], P * P))
+             IndexPlan([p1 * P + p2 for _, p1, p2 in rows] + [p2 * P + p1 for _, p1, p2 in rows],
+                       P * P))
             for (k1, k2), rows in sorted(pairs.items())]
-        norm_of_pair = t.norm_param.index[t.norm_app.index]
-        self.norm_flat = IndexPlan(t.norm_entry.index * P + norm_of_pair, E * P)
-        self.norm_pair_param = IndexPlan(norm_of_pair, P)
 
 
 def _product_except(factors: list, skip: set[int]):
@@ -80,15 +116,6 @@ def _product_except(factors: list, skip: set[int]):
         if i not in skip:
             out = out * p
     return out
-
-
-def _weighted_outer(weight: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``sum_e weight_e u_e v_e^T`` over the entry axis: ``(..., P, P)``.
-
-    A stack of matrix products of one shape per row: every row takes the same
-    BLAS path whatever the batch size (unlike one product over all rows).
-    """
-    return np.matmul(np.swapaxes(weight[..., None] * u, -1, -2), v)
 
 
 def histfactory_hessian(nll: HistFactoryNLL, X: np.ndarray) -> np.ndarray:
@@ -106,59 +133,51 @@ def histfactory_hessian(nll: HistFactoryNLL, X: np.ndarray) -> np.ndarray:
     base = np.broadcast_to(f["base"], lead + (E,))
     L = np.broadcast_to(f.get("L", 1.0), lead + (E,))
     F = np.broadcast_to(f.get("F", 1.0), lead + (E,))
-    hess = np.zeros(lead + (P, P))
+    flat = np.zeros(lead + (P * P,))
     diag = np.zeros(lead + (P,))
-
-    def dense(values: np.ndarray, where: IndexPlan) -> np.ndarray:
-        return scatter_values(values, where).reshape(lead + (E, P))
-
-    grad_base = grad_L = grad_S = None
+    empty = np.zeros(lead + (0,))
+    components = [empty, empty, empty]        # d base, d L, d S: one value per component
     if t.n_hist and len(t.pair_entry):
         code, alpha = t.histosys_code, f["alpha_h"]
         first = np.concatenate(histosys_derivatives(alpha, code, np), axis=-1)
         second = np.concatenate(histosys_second_derivatives(alpha, code, np), axis=-1)
-        grad_base = dense(gather_values(first, t.pair_col) * t.pair_shift, plan.pair_flat)
-        at_pairs = gather_values(w * L * F, t.pair_entry)
-        diag += scatter_values(gather_values(second, t.pair_col) * t.pair_shift * at_pairs,
-                               plan.pair_param)
+        components[_BASE] = gather_values(first, t.pair_col) * t.pair_shift
+        diag += scatter_values(gather_values(second, t.pair_col) * t.pair_shift
+                               * gather_values(w * L * F, t.pair_entry), plan.pair_param)
     if t.n_slots:
         factors = f["P"]
         partial = np.concatenate([np.broadcast_to(_product_except(factors, {k}), lead + (E,))
                                   for k in range(t.n_slots)], axis=-1)
-        grad_L = dense(gather_values(partial, t.slot_pos), plan.slot_flat)
+        components[_LINEAR] = gather_values(partial, t.slot_pos)
         outer = w * base * F
-        for k1, k2, entries, upper, lower in plan.slot_pairs:
+        for k1, k2, entries, where in plan.slot_pairs:
             value = gather_values(np.broadcast_to(
                 _product_except(factors, {k1, k2}), lead + (E,)) * outer, entries)
-            hess += (scatter_values(value, upper) + scatter_values(value, lower)).reshape(
-                lead + (P, P))
+            flat += scatter_values(np.concatenate([value, value], axis=-1), where)
     if len(t.norm_param):
         args = (f["alpha_n"], t.norm_log_lo, t.norm_log_hi, t.normsys_code, t.norm_coefficients)
-        first = normsys_log_derivatives(*args, xp=np)
+        components[_NORMSYS] = gather_values(normsys_log_derivatives(*args, xp=np), t.norm_app)
         second = normsys_log_second_derivatives(*args, xp=np)
-        grad_S = dense(gather_values(first, t.norm_app), plan.norm_flat)
         diag += scatter_values(gather_values(second, t.norm_app)
                                * gather_values(w * base * L * F, t.norm_entry),
                                plan.norm_pair_param)
-    # Gauss-Newton part: the yields' Jacobian
-    grad_rate = np.zeros(lead + (E, P))
-    if grad_base is not None:
-        grad_rate += (L * F)[..., None] * grad_base
-    if grad_L is not None:
-        grad_rate += (base * F)[..., None] * grad_L
-    if grad_S is not None:
-        grad_rate += (base * L * F)[..., None] * grad_S
-    jac = np.swapaxes(scatter_values(np.swapaxes(grad_rate, -1, -2), t.entry_target), -1, -2)
-    hess += _weighted_outer(curvature, jac, jac)
-    # products of two factors' gradients
+    # Gauss-Newton part: the yields' Jacobian, from every component times the other factors
+    others = [L * F, base * F, base * L * F]
+    jacobian = scatter_values(np.concatenate(
+        [c * gather_values(o, where) for c, o, where in
+         zip(components, others, (t.pair_entry, plan.slot_entry, t.norm_entry), strict=True)],
+        axis=-1), plan.jacobian).reshape(lead + (t.n_bins, P))
+    hess = np.matmul(np.swapaxes(curvature[..., None] * jacobian, -1, -2), jacobian)
+    # products of two factors' gradients at the same entry
     wF = w * F
-    for u, v, weight in ((grad_base, grad_L, wF), (grad_base, grad_S, wF * L),
-                         (grad_L, grad_S, wF * base)):
-        if u is not None and v is not None:
-            cross = _weighted_outer(weight, u, v)
-            hess += cross + np.swapaxes(cross, -1, -2)
-    if grad_S is not None:
-        hess += _weighted_outer(wF * base * L, grad_S, grad_S)
+    weights = {(_BASE, _LINEAR): wF, (_BASE, _NORMSYS): wF * L, (_LINEAR, _NORMSYS): wF * base,
+               (_NORMSYS, _NORMSYS): wF * base * L}
+    for u, v, pairs in plan.products:
+        value = (gather_values(components[u], pairs.first)
+                 * gather_values(components[v], pairs.second)
+                 * gather_values(weights[u, v], pairs.entry))
+        flat += scatter_values(value, pairs.flat)
+    hess += flat.reshape(lead + (P, P))
     # constraints
     if t.has_gauss:
         diag = diag + t.weight
@@ -168,3 +187,4 @@ def histfactory_hessian(nll: HistFactoryNLL, X: np.ndarray) -> np.ndarray:
     index = np.arange(P)
     hess[..., index, index] += diag
     return hess
+
