@@ -90,11 +90,9 @@ class ToyStream:
         if sample is None:
             raise TypeError(f"{model!r} cannot draw pseudo-data")
         self._sample = sample
-        # fail now (e.g. an unbinned channel, a negative rate), not in the first batch
-        self._draw_check()
-
-    def _draw_check(self) -> None:
-        self._call(self.x, 1, np.random.default_rng(0))
+        # fail now (an unbinned channel, a negative rate), not in the first batch: drawing
+        # no toy runs every check and consumes no randomness
+        self._call(self.x, 0, rng)
 
     def _call(self, x: np.ndarray, n: int, rng: np.random.Generator) -> Dataset:
         if self.unbinned == "resample":

@@ -105,6 +105,22 @@ def fit_toys(model: Model, data: Dataset, truth: np.ndarray, axes: Sequence[int]
         ``(npar, 2)`` bounds of the fits.
     starts
         ``(S, npar)`` further starts of the unconditional fit (separate basins).
+
+    Returns
+    -------
+    ToyFits
+        ``q``, both minima and where they lie, and which toys' fits converged.
+
+    Examples
+    --------
+    >>> import model_core as mc
+    >>> from model_core.examples import load_example
+    >>> model = mc.build_model(load_example("two_bin_uncorrelated"))
+    >>> truth = mc.fit(model).x
+    >>> toys = mc.sample_toys(model, truth, 4, rng=2)
+    >>> fits = fit_toys(model, toys, truth, axes=[0], fixed={}, bounds=model.bounds)
+    >>> fits.q.shape, bool(fits.success.all()), bool((fits.q >= 0).all())
+    ((4,), True, True)
     """
     n, npar = len(data), model.npar
     truth = np.array(np.broadcast_to(np.asarray(truth, dtype=float), (n, npar)))

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest, chi2
 
+from ..results import plain
+
 __all__ = ["CalibratedGrid", "CalibratedRow", "CoverageBatch", "CoverageStudy",
            "clopper_pearson", "toy_quantile"]
 
@@ -28,21 +30,6 @@ def toy_quantile(q: np.ndarray, cl: float) -> float:
     """The toy-calibrated threshold: the ``cl``-quantile of the finite ``q`` (NaN if none)."""
     q = q[np.isfinite(q)]
     return float(np.quantile(q, cl, method=QUANTILE_METHOD)) if q.size else float("nan")
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return np.where(np.isfinite(value), value, None).tolist() if value.dtype.kind == "f" \
-            else value.tolist()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return _json(value.item())
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_json(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -174,8 +161,8 @@ class CoverageStudy:
         return toy_quantile(self.q, cl)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary and every toy's ``q`` (``null`` for failed toys)."""
-        return _json({
+        """JSON-ready summary and every toy's ``q`` (NaN for failed toys)."""
+        return plain({
             "status": self.status, "n_toys": self.n_toys, "n_done": len(self.q),
             "n_failed": self.n_failed, "failed": self.failed, "dof": self.dof,
             "parameters": list(self.parameters), "fixed": self.fixed,
@@ -296,8 +283,8 @@ class CalibratedGrid:
         return self.q_observed <= self.wilks_thresholds[self._level(cl)]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready arrays (``null`` where not computed)."""
-        return _json({
+        """JSON-ready arrays (NaN where not computed)."""
+        return plain({
             "parameters": list(self.parameters), "xs": self.xs, "ys": self.ys,
             "confidence_levels": list(self.confidence_levels), "q_observed": self.q_observed,
             "p_value": self.p_value, "thresholds": self.thresholds,
