@@ -27,7 +27,7 @@ Unbinned channels are not covered (their models use autograd's Hessian).
 
 from __future__ import annotations
 
-from itertools import combinations, product
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,13 +49,33 @@ __all__ = ["HessianPlan", "histfactory_hessian"]
 _BASE, _LINEAR, _NORMSYS = 0, 1, 2
 
 
+class _Factor:
+    """The gradient components of one factor: raw values are summed per (entry, parameter)."""
+
+    def __init__(self, entries: np.ndarray, params: np.ndarray, n_entries: int,
+                 npar: int) -> None:
+        keys, merge = np.unique(entries * npar + params, return_inverse=True)
+        self.merge = IndexPlan(merge, len(keys))
+        self.entry_index = keys // npar
+        self.entry = IndexPlan(self.entry_index, n_entries)
+        self.param = keys % npar
+
+    def __len__(self) -> int:
+        return len(self.param)
+
+
 class _Products:
     """Pairs of components of two factors at the same entry, and where their product goes."""
 
-    def __init__(self, first: IndexPlan, second: IndexPlan, entry: np.ndarray,
-                 flat: np.ndarray, n_entries: int, npar: int) -> None:
-        self.first, self.second = first, second
-        self.entry = IndexPlan(entry, n_entries)
+    def __init__(self, u: _Factor, v: _Factor, symmetric: bool, npar: int) -> None:
+        i, j = np.nonzero(u.entry_index[:, None] == v.entry_index[None, :])
+        pu, pv = u.param[i], v.param[j]
+        if symmetric:
+            i, j = np.concatenate([i, i]), np.concatenate([j, j])
+            flat = np.concatenate([pu * npar + pv, pv * npar + pu])
+        else:
+            flat = pu * npar + pv
+        self.first, self.second = IndexPlan(i, len(u)), IndexPlan(j, len(v))
         self.flat = IndexPlan(flat, npar * npar)
 
 
@@ -65,39 +85,27 @@ class HessianPlan:
     def __init__(self, t: Tensors) -> None:
         P, E = t.slot_param.size, t.n_entries
         J = max(t.n_hist, 1)
-        entries = [t.pair_entry.index,
-                   t.slot_pos.index % E if E else t.slot_pos.index,
-                   t.norm_entry.index]
-        params = [t.hist_param.index[t.pair_col.index % J] if t.n_hist
-                  else np.zeros(0, np.intp),
-                  t.slot_param.index,
-                  t.norm_param.index[t.norm_app.index]]
-        self.pair_param = IndexPlan(params[_BASE], P)
-        self.slot_entry = IndexPlan(entries[_LINEAR], E)
-        self.norm_pair_param = IndexPlan(params[_NORMSYS], P)
+        slot_entry = t.slot_pos.index % E if E else t.slot_pos.index
+        hist_params = t.hist_param.index[t.pair_col.index % J] if t.n_hist \
+            else np.zeros(0, np.intp)
+        norm_params = t.norm_param.index[t.norm_app.index]
+        self.factors = [_Factor(t.pair_entry.index, hist_params, E, P),
+                        _Factor(slot_entry, t.slot_param.index, E, P),
+                        _Factor(t.norm_entry.index, norm_params, E, P)]
+        self.pair_param = IndexPlan(hist_params, P)
+        self.norm_pair_param = IndexPlan(norm_params, P)
         target = t.entry_target.index
-        self.jacobian = IndexPlan(np.concatenate([target[e] * P + p
-                                                  for e, p in zip(entries, params, strict=True)]),
-                                  t.n_bins * P)
-        self.products: list[tuple[int, int, _Products]] = []
+        self.jacobian = IndexPlan(np.concatenate([target[f.entry_index] * P + f.param
+                                                  for f in self.factors]), t.n_bins * P)
+        self.products = []
         for u, v, symmetric in ((_BASE, _LINEAR, True), (_BASE, _NORMSYS, True),
                                 (_LINEAR, _NORMSYS, True), (_NORMSYS, _NORMSYS, False)):
-            rows = [(i, j) for i, j in product(range(len(entries[u])), range(len(entries[v])))
-                    if entries[u][i] == entries[v][j]]
-            if not rows:
-                continue
-            i, j = np.array(rows, dtype=np.intp).T
-            pu, pv = params[u][i], params[v][j]
-            flat = np.concatenate([pu * P + pv, pv * P + pu]) if symmetric else pu * P + pv
-            both = np.concatenate([i, i]) if symmetric else i
-            other = np.concatenate([j, j]) if symmetric else j
-            self.products.append((u, v, _Products(
-                IndexPlan(both, len(entries[u])), IndexPlan(other, len(entries[v])),
-                np.concatenate([entries[u][i]] * (2 if symmetric else 1)), flat,
-                E, P)))
+            pairs = _Products(self.factors[u], self.factors[v], symmetric, P)
+            if len(pairs.flat):
+                self.products.append((u, v, pairs))
         slot_of = t.slot_pos.index // E if E else t.slot_pos.index
         used: dict[int, list[tuple[int, int]]] = {}
-        for k, e, p in zip(slot_of, entries[_LINEAR], params[_LINEAR], strict=True):
+        for k, e, p in zip(slot_of, slot_entry, t.slot_param.index, strict=True):
             used.setdefault(int(e), []).append((int(k), int(p)))
         pairs: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for e, slots in used.items():
@@ -136,19 +144,19 @@ def histfactory_hessian(nll: HistFactoryNLL, X: np.ndarray) -> np.ndarray:
     flat = np.zeros(lead + (P * P,))
     diag = np.zeros(lead + (P,))
     empty = np.zeros(lead + (0,))
-    components = [empty, empty, empty]        # d base, d L, d S: one value per component
+    raw = [empty, empty, empty]        # d base, d L, d S: one value per shift, slot, application
     if t.n_hist and len(t.pair_entry):
         code, alpha = t.histosys_code, f["alpha_h"]
         first = np.concatenate(histosys_derivatives(alpha, code, np), axis=-1)
         second = np.concatenate(histosys_second_derivatives(alpha, code, np), axis=-1)
-        components[_BASE] = gather_values(first, t.pair_col) * t.pair_shift
+        raw[_BASE] = gather_values(first, t.pair_col) * t.pair_shift
         diag += scatter_values(gather_values(second, t.pair_col) * t.pair_shift
                                * gather_values(w * L * F, t.pair_entry), plan.pair_param)
     if t.n_slots:
         factors = f["P"]
         partial = np.concatenate([np.broadcast_to(_product_except(factors, {k}), lead + (E,))
                                   for k in range(t.n_slots)], axis=-1)
-        components[_LINEAR] = gather_values(partial, t.slot_pos)
+        raw[_LINEAR] = gather_values(partial, t.slot_pos)
         outer = w * base * F
         for k1, k2, entries, where in plan.slot_pairs:
             value = gather_values(np.broadcast_to(
@@ -156,27 +164,28 @@ def histfactory_hessian(nll: HistFactoryNLL, X: np.ndarray) -> np.ndarray:
             flat += scatter_values(np.concatenate([value, value], axis=-1), where)
     if len(t.norm_param):
         args = (f["alpha_n"], t.norm_log_lo, t.norm_log_hi, t.normsys_code, t.norm_coefficients)
-        components[_NORMSYS] = gather_values(normsys_log_derivatives(*args, xp=np), t.norm_app)
+        raw[_NORMSYS] = gather_values(normsys_log_derivatives(*args, xp=np), t.norm_app)
         second = normsys_log_second_derivatives(*args, xp=np)
         diag += scatter_values(gather_values(second, t.norm_app)
                                * gather_values(w * base * L * F, t.norm_entry),
                                plan.norm_pair_param)
+    components = [scatter_values(r, factor.merge) for r, factor in zip(raw, plan.factors,
+                                                                          strict=True)]
     # Gauss-Newton part: the yields' Jacobian, from every component times the other factors
     others = [L * F, base * F, base * L * F]
     jacobian = scatter_values(np.concatenate(
-        [c * gather_values(o, where) for c, o, where in
-         zip(components, others, (t.pair_entry, plan.slot_entry, t.norm_entry), strict=True)],
-        axis=-1), plan.jacobian).reshape(lead + (t.n_bins, P))
+        [c * gather_values(o, factor.entry) for c, o, factor in
+         zip(components, others, plan.factors, strict=True)], axis=-1),
+        plan.jacobian).reshape(lead + (t.n_bins, P))
     hess = np.matmul(np.swapaxes(curvature[..., None] * jacobian, -1, -2), jacobian)
     # products of two factors' gradients at the same entry
     wF = w * F
     weights = {(_BASE, _LINEAR): wF, (_BASE, _NORMSYS): wF * L, (_LINEAR, _NORMSYS): wF * base,
                (_NORMSYS, _NORMSYS): wF * base * L}
     for u, v, pairs in plan.products:
-        value = (gather_values(components[u], pairs.first)
-                 * gather_values(components[v], pairs.second)
-                 * gather_values(weights[u, v], pairs.entry))
-        flat += scatter_values(value, pairs.flat)
+        weighted = components[u] * gather_values(weights[u, v], plan.factors[u].entry)
+        flat += scatter_values(gather_values(weighted, pairs.first)
+                               * gather_values(components[v], pairs.second), pairs.flat)
     hess += flat.reshape(lead + (P, P))
     # constraints
     if t.has_gauss:
