@@ -56,8 +56,10 @@ def test_process_pool(inline, two_bin, one_bin):
 @pytest.mark.slow
 def test_dask_local_cluster(inline, two_bin, one_bin):
     distributed = pytest.importorskip("distributed")
+    # dashboard_address=None still binds port 8787 for the scheduler's HTTP server, and
+    # the warning when another cluster holds it is an error here: take any free port
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         _same(inline, two_bin, one_bin, executor=client, batch_size=25)
 
