@@ -204,9 +204,11 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         moved = np.concatenate([newton_moved, rows_d[accepted]])
         if moved.size:
             grad[moved] = model.take(moved).grad(x[moved])
-        # rows whose every damped step failed to lower the NLL sit at a numerical minimum
+        # rows whose every damped step failed to lower the NLL sit at a numerical minimum,
+        # unless the NLL still falls along a flat direction (towards a wall it cannot cross)
         stuck = rows_d[~accepted]
         small = decrement[stuck] < 1e-6 * np.maximum(1.0, np.abs(fun[stuck]))
+        small &= ~sloped[damped][~accepted]
         success[stuck[small]] = True
         active = np.sort(moved)
     return BatchMinimum(x, fun, grad, success, nit, decrement)

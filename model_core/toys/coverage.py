@@ -25,20 +25,11 @@ from ..random import RngLike
 from .data import ToyStream, resolve_point
 from .fits import ToyFits, fit_toys
 from .results import CoverageBatch, CoverageStudy
-from .setup import BATCH_SIZE, IN_FLIGHT, check_count, prepare
+from .setup import BATCH_SIZE, IN_FLIGHT, check_count, check_inside_bounds, prepare
 
 __all__ = ["coverage_study", "iter_coverage_study"]
 
 Point = Mapping[str, float] | Sequence[float] | np.ndarray | None
-
-
-def check_inside_bounds(model: Model, x: np.ndarray, bounds: np.ndarray, what: str) -> None:
-    """``ValueError`` naming the first parameter of ``x`` outside ``bounds``."""
-    outside = np.flatnonzero((x < bounds[:, 0]) | (x > bounds[:, 1]))
-    if outside.size:
-        i = int(outside[0])
-        raise ValueError(f"{what}: {model.parameter_names[i]} = {x[i]:g} lies outside its "
-                         f"bounds [{bounds[i, 0]:g}, {bounds[i, 1]:g}]; choose a value inside")
 
 
 class _Study:

@@ -29,11 +29,10 @@ from ..exceptions import ModelCoreError
 from ..grid import nll_grid
 from ..model import Dataset, Model
 from ..random import RngLike
-from .coverage import check_inside_bounds
 from .data import ToyStream
 from .fits import fit_toys
 from .results import CalibratedGrid, CalibratedRow, toy_quantile
-from .setup import BATCH_SIZE, IN_FLIGHT, check_count, prepare
+from .setup import BATCH_SIZE, IN_FLIGHT, check_count, check_inside_bounds, prepare
 
 __all__ = ["calibrated_grid", "iter_calibrated_grid"]
 

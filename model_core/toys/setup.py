@@ -16,7 +16,7 @@ from ..results import FitResult
 from ..stats import delta_chi2
 from .data import UNBINNED_MODES, seed_entropy
 
-__all__ = ["StudySetup", "check_count", "prepare"]
+__all__ = ["StudySetup", "check_count", "check_inside_bounds", "prepare"]
 
 #: Starts of the fit to the observed data that looks for separate minima.
 N_STARTS = 16
@@ -81,6 +81,15 @@ def check_count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_inside_bounds(model: Model, x: np.ndarray, bounds: np.ndarray, what: str) -> None:
+    """``ValueError`` naming the first parameter of ``x`` outside ``bounds``."""
+    outside = np.flatnonzero((x < bounds[:, 0]) | (x > bounds[:, 1]))
+    if outside.size:
+        i = int(outside[0])
+        raise ValueError(f"{what}: {model.parameter_names[i]} = {x[i]:g} lies outside its "
+                         f"bounds [{bounds[i, 0]:g}, {bounds[i, 1]:g}]; choose a value inside")
 
 
 def prepare(model: Model, parameters: Sequence[str] | str | None,

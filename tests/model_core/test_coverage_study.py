@@ -155,17 +155,24 @@ def test_the_study_streams_cancels_and_reports():
 
 
 def test_failed_fits_are_reported_not_dropped():
-    # toys drawn where every rate of the first start is impossible for some datasets:
-    # a counting model whose signal is negative enough that small counts cannot be fitted
-    model = _linear_gaussian()
-    study = mc.coverage_study(model, parameters=["c0"], n_toys=50, rng=1)
-    assert study.n_failed == 0 and study.failed.size == 0
-    q = study.q.copy()
-    q[[3, 7]] = np.nan
-    broken = mc.CoverageStudy(**{**{f: getattr(study, f) for f in study.__dataclass_fields__},
-                                 "q": q, "failed": np.array([3, 7])})
-    assert broken.n_failed == 2 and broken.n_ok == 48
-    assert broken.coverage_interval(0.95)[1] <= 1.0
+    # a counting bin without events has no maximum-likelihood estimate (its rate would have
+    # to reach 0, where the counting kinds' NLL is infinite): exactly those toys fail
+    model = mc.build_model({
+        "kind": "uncorrelated_background", "data": [1.0], "background": [0.5],
+        "background_uncertainty": [0.1], "signal": {"templates": {"S": [1.0]}}})
+    truth = np.array([0.5, 0.0])
+    toys = mc.sample_toys(model, truth, 200, rng=4)
+    fits = mc.toys.fit_toys(model, toys, truth, axes=[0], fixed={}, bounds=model.bounds)
+    empty = toys.main[:, 0] == 0
+    assert 40 < empty.sum() < 100
+    np.testing.assert_array_equal(fits.success, ~empty)
+    assert np.isnan(fits.q[empty]).all() and np.isfinite(fits.q[~empty]).all()
+    study = mc.coverage_study(model, at=truth, parameters=["mu"], n_toys=200, rng=4)
+    assert study.n_failed + study.n_ok == 200 and 40 < study.n_failed < 100
+    assert np.isnan(study.q[study.failed]).all()
+    ok = np.isfinite(study.q)
+    assert study.coverage[0.95] == np.mean(study.q[ok] <= chi2.ppf(0.95, 1))
+    assert study.to_dict()["n_failed"] == study.n_failed
 
 
 def test_bad_arguments_name_the_problem():
