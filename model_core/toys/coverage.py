@@ -39,6 +39,7 @@ class _Study:
                  fixed: Mapping[str, float] | None, confidence_levels: Sequence[float],
                  n_toys: int, rng: RngLike, executor: Any, batch_size: int,
                  unbinned: str) -> None:
+        self.t0 = time.perf_counter()
         self.n_toys = check_count("n_toys", n_toys)
         self.batch_size = check_count("batch_size", batch_size)
         self.executor = as_executor(executor)
@@ -51,7 +52,6 @@ class _Study:
         check_inside_bounds(model, self.truth, self.s.bounds, "at")
         self.starts = self.s.starts_besides(self.truth)
         self.stream = ToyStream(model, self.truth, self.s.rng_toys, unbinned=unbinned)
-        self.t0 = time.perf_counter()
         self.status = "complete"
         self._fits: list[ToyFits] = []
         self._covered = np.zeros(len(self.s.confidence_levels), int)

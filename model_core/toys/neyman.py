@@ -64,6 +64,7 @@ class _Grid:
                  n_toys: int, confidence_levels: Sequence[float],
                  fixed: Mapping[str, float] | None, rng: RngLike, executor: Any,
                  batch_size: int, unbinned: str) -> None:
+        self.t0 = time.perf_counter()
         if isinstance(parameters, str) or len(parameters) != 2:
             raise ValueError(f"parameters must be two names (px, py), got {parameters!r}")
         self.n_toys = check_count("n_toys", n_toys)
@@ -79,7 +80,6 @@ class _Grid:
         if not s.best.success:
             raise ModelCoreError(f"the fit to the observed data failed ({s.best.message}); "
                                  "fix parameters or change bounds until it converges")
-        self.t0 = time.perf_counter()
         observed = nll_grid(model, s.axis_names, self.xs, self.ys, fixed=s.fixed_names,
                             mode="profile", at=s.best.x)
         finite = observed.success & np.isfinite(observed.nll)
