@@ -111,6 +111,7 @@ class Model:
     ----------
     nll_fn
         Autograd-traceable ``X (..., npar) -> NLL (...)``; rows must be independent.
+        A :class:`Likelihood` object adds hand-written derivatives and other data.
     parameter_names
         One name per parameter; the POI first by convention.
     init, bounds
