@@ -26,13 +26,25 @@ from .exceptions import ExpressionError, FitFailed, ModelCoreError, ModelCoreWar
 from .extent import region_extent
 from .fit import fit
 from .grid import nll_grid
-from .model import Model
+from .model import Dataset, Model
 from .models import build_model
 from .numdiff import numerical_gradient, numerical_hessian, numerical_hessian_diag
 from .profile import profile
 from .results import FitResult, GridResult, ProfileResult
 from .spec import ModelSpec, load_spec
 from .stats import cl_to_sigma, delta_chi2, nll_threshold, sigma_to_cl
+from .toys import (
+    CalibratedGrid,
+    CalibratedRow,
+    CoverageBatch,
+    CoverageStudy,
+    ToyData,
+    calibrated_grid,
+    coverage_study,
+    iter_calibrated_grid,
+    iter_coverage_study,
+    sample_toys,
+)
 from .workspace import WorkspaceSpec, load_workspace, to_workspace
 
 __all__ = [
@@ -43,4 +55,7 @@ __all__ = [
     "cl_to_sigma", "delta_chi2", "fit", "load_spec", "nll_grid", "nll_threshold",
     "numerical_gradient", "numerical_hessian", "numerical_hessian_diag", "profile",
     "region_extent", "sigma_to_cl", "WorkspaceSpec", "load_workspace", "to_workspace",
+    "CalibratedGrid", "CalibratedRow", "CoverageBatch", "CoverageStudy", "Dataset", "ToyData",
+    "calibrated_grid", "coverage_study", "iter_calibrated_grid", "iter_coverage_study",
+    "sample_toys",
 ]

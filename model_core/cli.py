@@ -1,4 +1,4 @@
-"""Command line: ``python -m model_core {validate,fit,profile,contour} SPEC ...``.
+"""Command line: ``python -m model_core {validate,fit,profile,contour,coverage} SPEC ...``.
 
 ``SPEC`` is a JSON file or the name of a shipped example (``three_shapes``,
 ``two_bin_uncorrelated``, ...).  Every command prints a readable table, or
@@ -24,6 +24,8 @@ from .model import Model
 from .models import build_model
 from .profile import profile
 from .spec import ModelSpec, load_spec
+from .toys.command import configure as _configure_coverage
+from .toys.command import run as _run_coverage
 
 __all__ = ["main", "build_parser", "register_command"]
 
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMANDS.update(validate=_run_validate, fit=_run_fit, profile=_run_profile)
 register_command("contour", _configure_contour, _run_contour,
                  help="points on the confidence contour NLL = NLL_min + chi2.ppf(CL, k) / 2")
+register_command("coverage", _configure_coverage, _run_coverage,
+                 help="coverage of the Wilks region from pseudo-experiments (toys)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,9 @@ import autograd.numpy as anp
 import numpy as np
 
 from .exceptions import ExpressionError
+from .jets import Jet, seed_jets
 
-__all__ = ["FUNCTIONS", "MAX_LENGTH", "SignalExpression", "parse_expression"]
+__all__ = ["FUNCTIONS", "MAX_LENGTH", "SignalExpression", "SignalJet", "parse_expression"]
 
 #: Functions an expression may call, by name.
 FUNCTIONS: Mapping[str, Callable] = {
@@ -49,6 +50,8 @@ _UNARY = {ast.USub: anp.negative, ast.UAdd: lambda v: v}
 _FIX = "use numbers, template and parameter names, + - * / ** and " + ", ".join(FUNCTIONS)
 
 Evaluator = Callable[[Callable[[str], object]], object]
+#: ``signal_jet(P, second) -> (S (..., n), dS (..., n, p), d2S (..., n, p, p) or None)``
+SignalJet = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,40 @@ class SignalExpression:
             return value * anp.ones(n_bins) if anp.ndim(value) == 0 else value
 
         return signal
+
+    def compile_jet(self, templates: Mapping[str, np.ndarray], parameters: Sequence[str]
+                    ) -> SignalJet:
+        """Build ``signal_jet(P, second)``: the signal and its exact derivatives, forward mode.
+
+        For shape parameters ``P (..., p)`` it returns ``S (..., n_bins)``,
+        ``dS/dP (..., n_bins, p)`` and, when ``second`` is true, ``d2S/dP2
+        (..., n_bins, p, p)`` (else ``None``); the same closures as :meth:`compile`
+        evaluate on :class:`~model_core.jets.Jet` objects, at numpy speed.
+        """
+        arrays = {k: np.asarray(v, dtype=float) for k, v in templates.items()}
+        column = {name: i for i, name in enumerate(parameters)}
+        self.compile(arrays, parameters)  # the same checks of the names
+        n_bins = len(next(iter(arrays.values())))
+        n_params = len(column)
+        evaluate = self._evaluate
+
+        def signal_jet(P: np.ndarray, second: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            P = np.asarray(P, dtype=float)
+            jets = seed_jets(P, second)
+            value = evaluate(lambda name: arrays[name] if name in arrays else jets[column[name]])
+            lead = P.shape[:-1]
+            if not isinstance(value, Jet):
+                value = Jet(np.asarray(value, dtype=float), np.zeros((1, n_params)), None, second)
+            S = np.broadcast_to(value.v, lead + (n_bins,))
+            dS = np.broadcast_to(value.g, lead + (n_bins, n_params))
+            d2S = None
+            if second:
+                d2S = (np.zeros(lead + (n_bins, n_params, n_params)) if value.h is None else
+                       np.broadcast_to(value.h, lead + (n_bins, n_params, n_params)))
+            return S, dS, d2S
+
+        return signal_jet
 
 
 def parse_expression(source: str) -> SignalExpression:

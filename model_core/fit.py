@@ -171,7 +171,9 @@ def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: 
         # a step that lowers the quadratic model by ~1e-3 in NLL, on both sides
         size = np.sqrt(2e-3 / -curvature[rows])[:, None] * direction[rows]
         trials = np.vstack([z[rows] + size, z[rows] - size])
-        again = newton_minimize(reduced, trials, max_iter=max_iter, tol=tol)
+        # take: a model with per-row settings or data restarts each row with its own
+        again = newton_minimize(reduced.take(np.concatenate([rows, rows])), trials,
+                                max_iter=max_iter, tol=tol)
         half = len(rows)
         pick = np.where(again.fun[:half] <= again.fun[half:], 0, half) + np.arange(half)
         better = again.fun[pick] < fun[rows]
@@ -190,6 +192,8 @@ def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
     pinned = ((z <= lo) & (grad > 0)) | ((z >= hi) & (grad < 0))
     hess = reduced.hessian(z)
     hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, hess)
+    # rows that never reached a finite NLL have no curvature to follow
+    hess = np.where(np.isfinite(hess).all(axis=(1, 2))[:, None, None], hess, 0.0)
     w, v = np.linalg.eigh(hess)
     scale = np.maximum(np.abs(w).max(axis=1), 1.0)
     curvature = np.where(w[:, 0] < -_SADDLE_RTOL * scale, w[:, 0], 0.0)

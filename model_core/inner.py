@@ -24,6 +24,8 @@ _LAMBDA0, _LAMBDA_MIN, _LAMBDA_MAX = 1e-3, 1e-12, 1e12
 _ROUNDING = 4 * np.finfo(float).eps
 _BASIN_RTOL = 1e-10
 _FLAT_RTOL = 1e-12
+# NLL decrease per unit step (Marquardt-scaled) along a flat direction that is not converged
+_FLAT_SLOPE = 1e-8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,6 +89,12 @@ class _NewtonSystem:
     def decrement(self) -> np.ndarray:
         """``g^T |H|^+ g``: twice the NLL decrease a Newton step expects."""
         return np.sum(self.coeff**2 * self._inverse(np.zeros(len(self.w))), axis=-1)
+
+    def sloped_flat(self) -> np.ndarray:
+        """Rows with a flat direction along which the NLL still falls (it is linear there,
+        e.g. a Poisson bin without events): the decrement cannot see it, damped steps can."""
+        flat = self._inverse(np.zeros(len(self.w))) == 0.0
+        return np.any(flat & (np.abs(self.coeff) > _FLAT_SLOPE), axis=-1)
 
 
 def _final_newton_step(model: Model, rows: np.ndarray, x: np.ndarray, fun: np.ndarray,
@@ -169,8 +177,9 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         # in the basin the NLL can no longer resolve the decrease a step expects: there
         # Newton steps are driven by the gradient alone, until the decrement stops falling
         noise = _BASIN_RTOL * np.maximum(1.0, np.abs(fun[active]))
-        basin = dec < noise
-        done = (dec < tol) | (basin & (dec >= 0.5 * previous[active]))
+        sloped = system.sloped_flat()
+        basin = (dec < noise) & ~sloped
+        done = ((dec < tol) | (basin & (dec >= 0.5 * previous[active]))) & ~sloped
         previous[active] = decrement[active] = dec
         if done.any():
             _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x, fun, grad,
@@ -195,9 +204,11 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         moved = np.concatenate([newton_moved, rows_d[accepted]])
         if moved.size:
             grad[moved] = model.take(moved).grad(x[moved])
-        # rows whose every damped step failed to lower the NLL sit at a numerical minimum
+        # rows whose every damped step failed to lower the NLL sit at a numerical minimum,
+        # unless the NLL still falls along a flat direction (towards a wall it cannot cross)
         stuck = rows_d[~accepted]
         small = decrement[stuck] < 1e-6 * np.maximum(1.0, np.abs(fun[stuck]))
+        small &= ~sloped[damped][~accepted]
         success[stuck[small]] = True
         active = np.sort(moved)
     return BatchMinimum(x, fun, grad, success, nit, decrement)

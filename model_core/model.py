@@ -6,12 +6,19 @@ function ``nll_fn(X) -> (...)`` that is vectorised over the leading axes of
 ``X`` (shape ``(..., npar)``).  Rows are independent, so the reverse-mode
 derivative of ``nll_fn`` with a cotangent of ones gives every row's gradient
 in one pass; the Hessian takes one more pass per parameter.
+
+The built-in likelihoods are objects (see :class:`Likelihood`) that also
+compute their gradient (and, for the counting kinds, their Hessian) by hand,
+at numpy speed, and that can be evaluated on other measurements: with
+:meth:`Model.on_data`, row ``i`` of every batched call uses dataset ``i``
+(pseudo-experiments fitted together).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import autograd.numpy as anp
 import numpy as np
@@ -19,9 +26,77 @@ from autograd import elementwise_grad, make_vjp
 
 from . import autograd_threads  # noqa: F401 - per-thread trace numbers: no lock needed
 
-__all__ = ["Model"]
+__all__ = ["Dataset", "Likelihood", "Model", "align_rows"]
 
 NLLFunction = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dataset:
+    """Measurements a likelihood is evaluated on, one row per dataset.
+
+    Attributes
+    ----------
+    main : ndarray (B, n_main)
+        The main measurement: counts per bin (pyhf's order for workspaces), or
+        the Gaussian measurement of a ``multivariate_normal`` model.
+    aux : ndarray (B, n_aux)
+        Auxiliary measurements of the constraints: one per constrained
+        parameter (pyhf's ``auxdata`` order for workspaces); the observed
+        data have them at their nominal centres.
+    events : ndarray (B, n_events) or None
+        Multiplicity of every event of the unbinned channels (the observed
+        data: their weights).
+    """
+
+    main: np.ndarray
+    aux: np.ndarray
+    events: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.main)
+
+    def take(self, rows: Any) -> Dataset:
+        """The datasets of ``rows``."""
+        return Dataset(self.main[rows], self.aux[rows],
+                       None if self.events is None else self.events[rows])
+
+
+def align_rows(a: np.ndarray, X: Any) -> np.ndarray:
+    """Per-row data ``a (B, ...)`` shaped to broadcast against points ``X (B, ..., npar)``."""
+    shape = np.shape(X)
+    if len(shape) < 2 or shape[0] != len(a):
+        raise ValueError(f"this model holds {len(a)} datasets: pass one parameter vector per "
+                         f"dataset (shape ({len(a)}, ..., npar)), got shape {shape}")
+    return np.reshape(a, (len(a),) + (1,) * (len(shape) - 2) + np.shape(a)[1:])
+
+
+class Likelihood(Protocol):
+    """What a model's ``nll_fn`` may offer besides being callable (duck-typed).
+
+    ``value``, ``value_and_grad`` and ``hessian`` are plain-numpy fast paths
+    (a likelihood without ``hessian``, or with ``hessian = None``, gets
+    autograd's); ``with_data`` and ``data`` let :meth:`Model.on_data` evaluate
+    it on other measurements; ``sample`` draws pseudo-data at one parameter
+    point and ``aux_parameters`` names the parameter each auxiliary
+    measurement constrains.
+    """
+
+    def __call__(self, X: Any) -> Any: ...
+
+    def value(self, X: np.ndarray) -> np.ndarray: ...
+
+    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def with_data(self, data: Dataset) -> Likelihood: ...
+
+    @property
+    def data(self) -> Dataset: ...
+
+    @property
+    def aux_parameters(self) -> np.ndarray: ...
+
+    def sample(self, x: np.ndarray, n: int, rng: np.random.Generator) -> Dataset: ...
 
 
 def _quiet() -> np.errstate:
@@ -36,6 +111,7 @@ class Model:
     ----------
     nll_fn
         Autograd-traceable ``X (..., npar) -> NLL (...)``; rows must be independent.
+        A :class:`Likelihood` object adds hand-written derivatives and other data.
     parameter_names
         One name per parameter; the POI first by convention.
     init, bounds
@@ -80,12 +156,21 @@ class Model:
         self._nll_fn = nll_fn
         self._expected_fn = expected_fn
         self._grad_fn = elementwise_grad(nll_fn)
+        self._value = getattr(nll_fn, "value", nll_fn)
+        self._value_and_grad = getattr(nll_fn, "value_and_grad", None)
+        self._hessian = getattr(nll_fn, "hessian", None)
+        self._origin: tuple[Model, Dataset] | None = None
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, parameters={list(self.parameter_names)})"
 
     def __reduce__(self) -> tuple:
-        """Pickle by spec: the NLL is a closure, so a process pool rebuilds the model."""
+        """Pickle by spec: the NLL is a closure, so a process pool rebuilds the model.
+
+        A model on other data (:meth:`on_data`) pickles as its observed model and the data.
+        """
+        if self._origin is not None:
+            return (_on_data, self._origin)
         if self.spec is None:
             raise TypeError(f"{self!r} has no spec and cannot be pickled; build it with "
                             "model_core.build_model to send it to other processes")
@@ -120,16 +205,20 @@ class Model:
     def nll(self, x: Any) -> np.ndarray:
         """Negative log-likelihood at ``x`` of shape ``(..., npar)``; returns shape ``(...)``."""
         with _quiet():
-            value = np.asarray(self._nll_fn(self._as_points(x)), dtype=float)
+            value = np.asarray(self._value(self._as_points(x)), dtype=float)
         return np.where(np.isnan(value), np.inf, value)
 
     def value_and_grad(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """NLL and its exact gradient, batched: shapes ``(...)`` and ``(..., npar)``."""
         x = self._as_points(x)
         with _quiet():
-            vjp, value = make_vjp(self._nll_fn)(x)
+            if self._value_and_grad is not None:
+                value, grad = self._value_and_grad(x)
+            else:
+                vjp, value = make_vjp(self._nll_fn)(x)
+                grad = vjp(np.ones_like(value))
             value = np.asarray(value, dtype=float)
-            grad = np.asarray(vjp(np.ones_like(value)), dtype=float)
+            grad = np.asarray(grad, dtype=float)
         bad = ~np.isfinite(value)
         if np.any(bad):
             value = np.where(bad, np.inf, value)
@@ -148,6 +237,9 @@ class Model:
         valid because rows are independent.
         """
         x = self._as_points(x)
+        if self._hessian is not None:
+            with _quiet():
+                return np.asarray(self._hessian(x), dtype=float)
         replicas = np.repeat(x[..., None, :], self.npar, axis=-2)
         eye = np.eye(self.npar)
         with _quiet():
@@ -161,13 +253,55 @@ class Model:
             raise NotImplementedError(f"{self.name!r} does not define expected yields")
         return np.asarray(self._expected_fn(self._as_points(x)), dtype=float)
 
+    @property
+    def hand_written_hessian(self) -> bool:
+        """Whether :meth:`hessian` is computed by hand (else by autograd, one pass per parameter)."""
+        return self._hessian is not None
+
+    @property
+    def likelihood(self) -> NLLFunction:
+        """The ``nll_fn`` object (a :class:`Likelihood` for the built-in kinds)."""
+        return self._nll_fn
+
+    @property
+    def data(self) -> Dataset:
+        """The measurements the model is evaluated on (one row, or one per batch row)."""
+        data = getattr(self._nll_fn, "data", None)
+        if data is None:
+            raise NotImplementedError(f"{self!r} does not expose its data")
+        return data
+
+    def on_data(self, data: Dataset) -> Model:
+        """This model on other measurements: row ``i`` of every batched call uses ``data[i]``.
+
+        Calls must then pass exactly ``len(data)`` rows (leading axis); the
+        result pickles as this model and ``data``.  Raises ``TypeError`` for
+        a likelihood that cannot change its data.
+        """
+        with_data = getattr(self._nll_fn, "with_data", None)
+        if with_data is None:
+            raise TypeError(f"{self!r} cannot be evaluated on other data")
+        root, _ = self._origin if self._origin is not None else (self, None)
+        model = Model(with_data(data), self.parameter_names, self.init, self.bounds,
+                      fixed=self.fixed, poi_index=self.poi_index, expected_fn=self._expected_fn,
+                      name=self.name, spec=self.spec)
+        model._origin = (root, data)
+        return model
+
     def take(self, rows: Any) -> Model:
-        """The model for a subset of batch rows (itself: its rows share every setting)."""
-        return self
+        """The model for a subset of batch rows: itself, unless it holds one dataset per row."""
+        if self._origin is None:
+            return self
+        root, data = self._origin
+        return root.on_data(data.take(rows))
 
     def nll_traced(self, x: Any) -> Any:
         """The raw autograd-traceable NLL, for composing new differentiable functions."""
         return self._nll_fn(x)
+
+
+def _on_data(model: Model, data: Dataset) -> Model:
+    return model.on_data(data)
 
 
 def _rebuild(build: Callable[[Any], Model], spec: Any, init: np.ndarray, bounds: np.ndarray,

@@ -3,7 +3,12 @@
 ``reduce_model(model, free, base)`` builds the NLL as a function of the free
 parameters only, ``z -> nll(base + embed(z))``.  ``base`` may hold one value
 per row of a batch (shape ``(B, npar)``), so every row of a batched inner fit
-can pin the fixed parameters at its own values (a profile or a grid).
+can pin the fixed parameters at its own values (a profile or a grid).  The
+parent may itself hold one dataset per row (:meth:`Model.on_data`).
+
+Values and gradients come from the parent's (hand-written, where it has them)
+methods; so does the Hessian when the parent's is hand-written, else autograd
+differentiates the reduced NLL (one pass per free parameter).
 """
 
 from __future__ import annotations
@@ -57,18 +62,44 @@ class ReducedModel(Model):
         self.base = base
         self._embed = embed
 
+    def _points(self, Z: np.ndarray) -> np.ndarray:
+        Z = self._as_points(Z)
+        base = self.base
+        if base.ndim == 2:
+            base = base.reshape(base.shape[:1] + (1,) * (Z.ndim - 2) + base.shape[1:])
+        X = np.array(np.broadcast_to(base, Z.shape[:-1] + (self.parent.npar,)))
+        X[..., self.free] = Z
+        return X
+
+    def nll(self, x) -> np.ndarray:
+        return self.parent.nll(self._points(x))
+
+    def value_and_grad(self, x) -> tuple[np.ndarray, np.ndarray]:
+        value, grad = self.parent.value_and_grad(self._points(x))
+        return value, grad[..., self.free]
+
+    def hessian(self, x) -> np.ndarray:
+        if not self.parent.hand_written_hessian:
+            return super().hessian(x)
+        return self.parent.hessian(self._points(x))[..., self.free[:, None], self.free[None, :]]
+
+    @property
+    def hand_written_hessian(self) -> bool:
+        return self.parent.hand_written_hessian
+
     def __reduce__(self) -> tuple:
         base = self.base.copy()
         base[..., self.free] = self.init
         return (ReducedModel, (self.parent, self.free, base, self.bounds))
 
     def take(self, rows: np.ndarray) -> ReducedModel:
-        """The same reduction for a subset of rows of a per-row ``base``."""
-        if self.base.ndim == 1:
+        """The same reduction for a subset of rows (of a per-row ``base`` or parent)."""
+        parent = self.parent.take(rows)
+        if self.base.ndim == 1 and parent is self.parent:
             return self
-        base = self.base[rows]
+        base = self.base[rows] if self.base.ndim == 2 else self.base.copy()
         base[..., self.free] = self.init
-        return ReducedModel(self.parent, self.free, base, self.bounds)
+        return ReducedModel(parent, self.free, base, self.bounds)
 
     def full(self, z: np.ndarray) -> np.ndarray:
         """Full parameter vectors for free values ``z (..., n_free)``."""

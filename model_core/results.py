@@ -9,16 +9,20 @@ import numpy as np
 
 from .stats import delta_chi2
 
-__all__ = ["FitResult", "ProfileResult", "GridResult"]
+__all__ = ["FitResult", "ProfileResult", "GridResult", "plain"]
 
 
-def _listify(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready Python data: arrays and tuples to lists, numpy scalars to
+    Python ones, through dictionaries and lists."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
-    if isinstance(value, tuple):
-        return [_listify(v) for v in value]
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
     return value
 
 
@@ -93,7 +97,7 @@ class FitResult:
         return self.values[name]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _listify(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: plain(getattr(self, k)) for k in self.__dataclass_fields__}
 
     def __repr__(self) -> str:
         flag = "success" if self.success else "FAILED"
@@ -148,7 +152,7 @@ class ProfileResult:
                 _crossing(self.grid[best:], d[best:], level))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _listify(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: plain(getattr(self, k)) for k in self.__dataclass_fields__}
 
 
 def _crossing(grid: np.ndarray, values: np.ndarray, level: float) -> float:
@@ -188,4 +192,4 @@ class GridResult:
     mode: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _listify(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: plain(getattr(self, k)) for k in self.__dataclass_fields__}

@@ -5,54 +5,23 @@ Every unit is a module-level function of picklable arguments (the
 generators pickle with their state and come back updated), so any
 ``concurrent.futures.Executor`` can run them: a thread pool, a process pool, or
 a Dask ``distributed`` client (``client.get_executor()``, or the client itself).
-Results are always collected in submission order, so the outcome does not
-depend on the executor or on how many units run at once.
+Results are always collected in submission order (:mod:`model_core.dispatch`),
+so the outcome does not depend on the executor or on how many units run at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from ..dispatch import as_executor, map_ordered
 from . import rattle
 from .radial import RayResult, solve_rays
 from .surface import ContourSurface
 
 __all__ = ["ChainSegment", "advance_chains", "as_executor", "map_ordered", "ray_unit",
            "step_unit"]
-
-
-def as_executor(executor: Any) -> Executor | None:
-    """``None``, a ``concurrent.futures.Executor``, or a Dask client (its executor)."""
-    if executor is None or isinstance(executor, Executor):
-        return executor
-    get = getattr(executor, "get_executor", None)
-    if callable(get):
-        return get()
-    if callable(getattr(executor, "submit", None)):
-        return executor
-    raise TypeError(f"executor must be a concurrent.futures.Executor or a Dask client, "
-                    f"got {type(executor).__name__}")
-
-
-def map_ordered(executor: Executor | None, fn: Callable[..., Any],
-                calls: Sequence[tuple[tuple, dict]]) -> Iterator[Any]:
-    """Run ``fn(*args, **kwargs)`` for every call; yield results in order as they complete."""
-    if executor is None:
-        for args, kwargs in calls:
-            yield fn(*args, **kwargs)
-        return
-    futures = [executor.submit(fn, *args, **kwargs) for args, kwargs in calls]
-    try:
-        for future in futures:
-            yield future.result()
-    finally:
-        for future in futures:
-            future.cancel()
 
 
 def ray_unit(surface: ContourSurface, origins: np.ndarray, directions: np.ndarray,

@@ -110,6 +110,10 @@ class Tensors:
     pois_tau: np.ndarray
     pois_aux: np.ndarray
     pois_lgf: np.ndarray
+    aux_param: np.ndarray            # auxiliary measurements (pyhf's auxdata order): parameter,
+    aux_poisson: np.ndarray          # ... Poisson (shapesys) or Gaussian constraint,
+    aux_scale: np.ndarray            # ... tau (Poisson) or sigma (Gaussian),
+    auxdata: np.ndarray              # ... and observed value
     unbinned: UnbinnedTerm | None
 
 
@@ -190,7 +194,7 @@ def build_tensors(spec: WorkspaceSpec) -> Tensors:
         norm_entry=IndexPlan([p[1] for p in norm_pairs], n_entries),
         norm_log_lo=np.log(lo), norm_log_hi=np.log(hi),
         norm_coefficients=code4_coefficients(lo, hi).reshape(len(norm), 6),
-        **gauss, **pois,
+        **gauss, **pois, **_auxiliary_plan(layout),
         unbinned=build_unbinned_term(layout, spec.arrays, hist_col),
     )
 
@@ -209,6 +213,24 @@ def _gaussian_constraints(layout: Layout) -> dict[str, Any]:
             constant += float(np.sum(np.log(sigma)) + 0.5 * pset.n * _LOG_2PI)
     return dict(has_gauss=bool(np.any(weight)), weight=weight, centre=centre,
                 gauss_constant=constant)
+
+
+def _auxiliary_plan(layout: Layout) -> dict[str, Any]:
+    """Every auxiliary measurement in pyhf's ``auxdata`` order: parameter, kind, width, value."""
+    param: list[int] = []
+    poisson: list[bool] = []
+    scale: list[float] = []
+    for pset in layout.sets.values():
+        if pset.constraint == "poisson":
+            scale.extend(pset.factors)
+        elif pset.constraint == "normal":
+            scale.extend(pset.sigmas or (1.0,) * pset.n)
+        else:
+            continue
+        param.extend(pset.indices)
+        poisson.extend([pset.constraint == "poisson"] * pset.n)
+    return dict(aux_param=np.array(param, dtype=np.intp), aux_poisson=np.array(poisson, bool),
+                aux_scale=np.array(scale, dtype=float), auxdata=layout.auxdata.astype(float))
 
 
 def _poisson_constraints(layout: Layout) -> dict[str, Any]:

@@ -16,6 +16,11 @@ coefficients ``C = [c_up, c_down]`` (length ``2J``), ``A`` normsys
 applications.  The rate of entry ``e`` is
 
 ``rate_e = (nominal_e + sum_pairs C_j shift_je) * prod_slots x_p * exp(sum_apps log f_a)``.
+
+The observed counts, the auxiliary data and the unbinned events' weights may
+be replaced by one dataset per batch row (:meth:`HistFactoryNLL.with_data`),
+and :meth:`HistFactoryNLL.sample` draws pseudo-data as pyhf's
+``make_pdf(pars).sample`` does.
 """
 
 from __future__ import annotations
@@ -25,13 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from autograd.extend import Box, defvjp, primitive
+from scipy.special import gammaln
 
+from .histfactory_hessian import HessianPlan, histfactory_hessian
 from .interpolation import (
     histosys_coefficients,
     histosys_derivatives,
     normsys_log_derivatives,
     normsys_log_factors,
 )
+from ..model import Dataset, align_rows
 from .sparse import ArrayOps, ops_for
 
 if TYPE_CHECKING:
@@ -49,13 +57,67 @@ class HistFactoryNLL:
     ----------
     t
         The constant tensors (:class:`.histfactory.Tensors`).
+    data
+        ``None`` for the workspace's observations, or one
+        :class:`~model_core.model.Dataset` row per batch row: counts (pyhf's
+        channel order), auxiliary data (pyhf's ``auxdata`` order) and, for
+        unbinned channels, the events' multiplicities (``None``: their weights).
     """
 
-    def __init__(self, t: Tensors) -> None:
+    def __init__(self, t: Tensors, data: Dataset | None = None,
+                 hessian_plan: HessianPlan | None = None) -> None:
         self.t = t
+        # the hand-written Hessian covers binned channels; unbinned ones use autograd's
+        self.hessian_plan = None
+        if t.unbinned is None:
+            self.hessian_plan = HessianPlan(t) if hessian_plan is None else hessian_plan
+        else:
+            self.hessian = None
         self._last = threading.local()
         self._primitive = primitive(self._recorded_value)
         defvjp(self._primitive, self._vjp)
+        self.per_row = data is not None
+        events = None if t.unbinned is None else t.unbinned.weights
+        observed = Dataset(t.counts[None], t.auxdata[None], None if events is None
+                           else events[None])
+        if data is None:
+            self.data = observed
+            self._arrays = (t.counts, t.count_lgf, t.centre, t.pois_aux, t.pois_lgf, None)
+            return
+        self.data = data
+        main, aux = np.asarray(data.main, dtype=float), np.asarray(data.aux, dtype=float)
+        if main.shape[1:] != (t.n_bins,) or aux.shape[1:] != t.auxdata.shape or \
+                len(aux) != len(main):
+            raise ValueError(f"datasets must have {t.n_bins} counts and {t.auxdata.size} "
+                             f"auxiliary values per row, got shapes {main.shape} and {aux.shape}")
+        normal = ~t.aux_poisson
+        centre = np.tile(t.centre, (len(main), 1))
+        centre[:, t.aux_param[normal]] = aux[:, normal]
+        pois_aux = aux[:, t.aux_poisson]
+        weights = None
+        if data.events is not None:
+            weights = np.asarray(data.events, dtype=float)
+            if events is None or weights.shape != (len(main), events.size):
+                raise ValueError(f"events must have shape ({len(main)}, "
+                                 f"{0 if events is None else events.size}), got {weights.shape}")
+        self._arrays = (main, gammaln(main + 1.0), centre, pois_aux, gammaln(pois_aux + 1.0),
+                        weights)
+
+    @property
+    def aux_parameters(self) -> np.ndarray:
+        """Index of the parameter each auxiliary measurement constrains (pyhf's order)."""
+        return self.t.aux_param
+
+    def with_data(self, data: Dataset) -> HistFactoryNLL:
+        """The same likelihood with dataset ``i`` in batch row ``i``."""
+        return HistFactoryNLL(self.t, data, self.hessian_plan)
+
+    def _data(self, X) -> tuple:
+        """Counts, their log-factorials, Gaussian centres, Poisson auxiliaries, their
+        log-factorials and event weights (``None``: the observed), aligned with ``X``."""
+        if not self.per_row:
+            return self._arrays
+        return tuple(None if a is None else align_rows(a, X) for a in self._arrays)
 
     def __call__(self, X):
         if isinstance(X, Box):
@@ -124,21 +186,32 @@ class HistFactoryNLL:
         """The NLL at ``X (..., npar)``."""
         return self._value(X, self._forward(X))
 
+    def value_and_grad(self, X):
+        """The NLL and its gradient at ``X (..., npar)``, in one forward pass."""
+        forward = self._forward(X)
+        return self._value(X, forward), self.gradient(X, forward)
+
     def _value(self, X, f: dict[str, Any]):
         t, ops = self.t, f["ops"]
         xp = ops.np
+        counts, count_lgf, centre, pois_aux, pois_lgf, weights = self._data(X)
         total = 0.0
         if t.n_bins:
-            total = _poisson_sum(f["yields"][..., :t.n_bins], t.counts, t.count_lgf, xp)
+            total = _poisson_sum(f["yields"][..., :t.n_bins], counts, count_lgf, xp)
         if t.unbinned is not None:
-            total = total + t.unbinned.value(f["yields"][..., t.n_bins:], f.get("C"), ops)
+            total = total + t.unbinned.value(f["yields"][..., t.n_bins:], f.get("C"), ops,
+                                             weights)
         if t.has_gauss:
-            d = X - t.centre
+            d = X - centre
             total = total + 0.5 * xp.sum(t.weight * d * d, axis=-1) + t.gauss_constant
         if len(t.pois_param):
             rate = ops.gather(X, t.pois_param) * t.pois_tau
-            total = total + _poisson_sum(rate, t.pois_aux, t.pois_lgf, xp)
+            total = total + _poisson_sum(rate, pois_aux, pois_lgf, xp)
         return total
+
+    def hessian(self, X):
+        """Exact Hessian ``(..., npar, npar)`` (see :mod:`.histfactory_hessian`)."""
+        return histfactory_hessian(self, X)
 
     # -- gradient --------------------------------------------------------------------------
     def gradient(self, X, forward: dict[str, Any] | None = None):
@@ -150,17 +223,19 @@ class HistFactoryNLL:
         f = self._forward(X) if forward is None else forward
         ops: ArrayOps = f["ops"]
         xp = ops.np
-        grad = t.weight * (X - t.centre) if t.has_gauss else xp.zeros(xp.shape(X))
+        counts, _, centre, pois_aux, _, weights = self._data(X)
+        grad = t.weight * (X - centre) if t.has_gauss else xp.zeros(xp.shape(X))
         if len(t.pois_param):
             rate = ops.gather(X, t.pois_param) * t.pois_tau
-            grad = grad + ops.scatter(t.pois_tau * _poisson_slope(rate, t.pois_aux, xp),
+            grad = grad + ops.scatter(t.pois_tau * _poisson_slope(rate, pois_aux, xp),
                                       t.pois_param)
         parts = []
         if t.n_bins:
-            parts.append(_poisson_slope(f["yields"][..., :t.n_bins], t.counts, xp))
+            parts.append(_poisson_slope(f["yields"][..., :t.n_bins], counts, xp))
         d_C = None
         if t.unbinned is not None:
-            d_nu, d_C = t.unbinned.gradient(f["yields"][..., t.n_bins:], f.get("C"), ops)
+            d_nu, d_C = t.unbinned.gradient(f["yields"][..., t.n_bins:], f.get("C"), ops,
+                                            weights)
             parts.append(d_nu)
         d_yields = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=-1)
         d_rate = ops.gather(d_yields, t.entry_target)
@@ -189,6 +264,49 @@ class HistFactoryNLL:
             d_alpha = d_C[..., :J] * d_up + d_C[..., J:] * d_down
             grad = grad + ops.scatter(d_alpha, t.hist_param)
         return grad
+
+
+    # -- pseudo-data ---------------------------------------------------------------------------
+    def sample(self, x: np.ndarray, n: int, rng: np.random.Generator, *,
+               unbinned: str = "refuse") -> Dataset:
+        """``n`` pseudo-datasets at ``x (npar,)``, as pyhf's ``make_pdf(x).sample((n,))``.
+
+        Counts ``~ Poisson(expected)``; auxiliary data ``~ N(x_p, sigma_p)``
+        (normsys, histosys, lumi, staterror) or ``~ Poisson(tau_p x_p)``
+        (shapesys).  Unbinned channels have no generator of events:
+        ``unbinned="resample"`` draws each toy's events from the channel's own
+        events, weighted by the model's density ratio at ``x`` (exact when those
+        events are a sample of the reference density); ``"refuse"`` raises.
+        """
+        t = self.t
+        x = np.asarray(x, dtype=float)
+        if t.unbinned is not None and unbinned != "resample":
+            raise ValueError(f"unbinned channel {t.unbinned.channel_names[0]!r} has no event "
+                             "generator: pass unbinned='resample' (command line: "
+                             "--resample-unbinned) to draw pseudo-events from the channel's own "
+                             "events, weighted by the model's density ratio (exact only if they "
+                             "sample the reference density)")
+        if unbinned not in ("refuse", "resample"):
+            raise ValueError(f"unbinned must be 'refuse' or 'resample', got {unbinned!r}")
+        f = self._forward(x)
+        rates = np.asarray(f["yields"][:t.n_bins], dtype=float)
+        bad = np.flatnonzero(~(rates >= 0))
+        if bad.size:
+            raise ValueError(f"the expected count of bin {int(bad[0])} (pyhf order) is "
+                             f"{rates[bad[0]]:.6g} at this point: Poisson pseudo-data need "
+                             "non-negative rates")
+        main = rng.poisson(rates, size=(n, t.n_bins)).astype(float)
+        aux = np.empty((n, t.aux_param.size))
+        normal = np.flatnonzero(~t.aux_poisson)
+        aux[:, normal] = x[t.aux_param[normal]] + t.aux_scale[normal] * rng.standard_normal(
+            (n, normal.size))
+        poisson = np.flatnonzero(t.aux_poisson)
+        aux[:, poisson] = rng.poisson(x[t.aux_param[poisson]] * t.aux_scale[poisson],
+                                      size=(n, poisson.size))
+        events = None
+        if t.unbinned is not None:
+            events = t.unbinned.resample(f["yields"][t.n_bins:], f.get("C"), n, rng)
+        return Dataset(main, aux, events)
 
 
 def _product_except(factors, k):

@@ -32,7 +32,8 @@ import autograd.numpy as anp
 import numpy as np
 
 __all__ = ["HISTOSYS_CODES", "NORMSYS_CODES", "code4_coefficients", "histosys_coefficients",
-           "histosys_derivatives", "normsys_log_derivatives", "normsys_log_factors"]
+           "histosys_derivatives", "histosys_second_derivatives", "normsys_log_derivatives",
+           "normsys_log_factors", "normsys_log_second_derivatives"]
 
 HISTOSYS_CODES = ("code0", "code4p")
 NORMSYS_CODES = ("code1", "code4")
@@ -93,6 +94,18 @@ def histosys_derivatives(alpha, code: str, xp=anp):
     return d_up, d_down
 
 
+def histosys_second_derivatives(alpha, code: str, xp=np):
+    """``(d2 c_up / d alpha2, d2 c_down / d alpha2)`` (0 on the linear pieces)."""
+    if code == "code0":
+        zero = xp.zeros_like(alpha)
+        return zero, zero
+    outside = (alpha > 1) | (alpha < -1)
+    inner = xp.where(outside, 0.0, alpha)
+    square = inner * inner
+    d2q = xp.where(outside, 0.0, (30.0 + square * (90.0 * square - 120.0)) / 16.0)
+    return d2q, -d2q
+
+
 def normsys_log_factors(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str,
                         coefficients: np.ndarray | None = None, xp=anp):
     """Logarithm of the normsys factor for each application (last axis of ``alpha``).
@@ -124,6 +137,20 @@ def normsys_log_derivatives(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code:
     slope = _horner(inner, coefficients * _POWERS)
     inside = slope / xp.where(poly > 0, poly, np.nan)
     return xp.where(up, log_hi, xp.where(down, -log_lo, inside))
+
+
+def normsys_log_second_derivatives(alpha, log_lo: np.ndarray, log_hi: np.ndarray, code: str,
+                                   coefficients: np.ndarray | None = None, xp=np):
+    """``d2 log(factor) / d alpha2`` for :func:`normsys_log_factors` (0 outside ``|alpha| < 1``)."""
+    if code == "code1":
+        return xp.zeros_like(alpha * log_hi)
+    outside = (alpha >= 1) | (alpha <= -1)
+    inner = xp.where(outside, 0.0, alpha)
+    poly = 1.0 + inner * _horner(inner, coefficients)
+    slope = _horner(inner, coefficients * _POWERS)
+    curve = _horner(inner, (coefficients * _POWERS * (_POWERS - 1))[:, 1:])
+    poly = xp.where(poly > 0, poly, np.nan)
+    return xp.where(outside, 0.0, curve / poly - (slope / poly) ** 2)
 
 
 def _horner(x, coefficients: np.ndarray):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..workspace.layout import Layout
-from .sparse import ArrayOps, IndexPlan
+from .sparse import PLAIN, ArrayOps, IndexPlan
 
 __all__ = ["UnbinnedTerm", "build_unbinned_term"]
 
@@ -66,6 +66,8 @@ class UnbinnedTerm:
         ``(N,)`` event weights.
     channel_sum
         ``(U, C)``: sums sample yields per unbinned channel (expected events).
+    event_channel, channel_names
+        ``(N,)``: the unbinned channel (of ``C``) of every event; the channels' names.
     """
 
     ratios: np.ndarray
@@ -74,6 +76,8 @@ class UnbinnedTerm:
     shifts: np.ndarray
     weights: np.ndarray
     channel_sum: np.ndarray
+    event_channel: np.ndarray
+    channel_names: tuple[str, ...]
 
     def _density(self, nu, coefs, ops: ArrayOps):
         density = ops.np.einsum("...s,se->...e", nu, self.ratios)  # row-wise exact (no BLAS)
@@ -82,22 +86,28 @@ class UnbinnedTerm:
             density = density + ops.np.einsum("...p,pe->...e", pairs, self.shifts)
         return density
 
-    def value(self, nu, coefs, ops: ArrayOps):
-        """The extended terms for yields ``nu (..., U)`` and histosys coefficients ``(..., 2J)``."""
+    def value(self, nu, coefs, ops: ArrayOps, weights=None):
+        """The extended terms for yields ``nu (..., U)`` and histosys coefficients ``(..., 2J)``.
+
+        ``weights`` (broadcasting against ``(..., N)``) replaces the events' weights,
+        e.g. by the multiplicities of resampled events.
+        """
         xp = ops.np
+        weights = self.weights if weights is None else weights
         density = self._density(nu, coefs, ops)
         positive = density > 0
         log_density = xp.log(xp.where(positive, density, 1.0))
-        impossible = xp.any(~positive & (self.weights != 0), axis=-1)
-        value = xp.sum(nu, axis=-1) - xp.sum(self.weights * log_density, axis=-1)
+        impossible = xp.any(~positive & (weights != 0), axis=-1)
+        value = xp.sum(nu, axis=-1) - xp.sum(weights * log_density, axis=-1)
         return xp.where(impossible, np.inf, value)
 
-    def gradient(self, nu, coefs, ops: ArrayOps):
+    def gradient(self, nu, coefs, ops: ArrayOps, weights=None):
         """``(d/d nu, d/d coefs)`` of :meth:`value`; the second is ``None`` without ratio shifts."""
         xp = ops.np
+        weights = self.weights if weights is None else weights
         density = self._density(nu, coefs, ops)
-        scale = xp.where(density > 0, self.weights / xp.where(density > 0, density, 1.0),
-                         xp.where(self.weights != 0, np.nan, 0.0))
+        scale = xp.where(density > 0, weights / xp.where(density > 0, density, 1.0),
+                         xp.where(weights != 0, np.nan, 0.0))
         d_nu = 1.0 - xp.einsum("...e,se->...s", scale, self.ratios)
         if not len(self.pair_sample):
             return d_nu, None
@@ -105,6 +115,26 @@ class UnbinnedTerm:
         d_nu = d_nu - ops.scatter(along * ops.gather(coefs, self.pair_coef), self.pair_sample)
         d_coefs = -ops.scatter(along * ops.gather(nu, self.pair_sample), self.pair_coef)
         return d_nu, d_coefs
+
+    def resample(self, nu: np.ndarray, coefs: np.ndarray | None, n: int,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Multiplicities ``(n, N)`` of the events in ``n`` pseudo-datasets at yields ``nu (U,)``.
+
+        Each channel's events are drawn from its own events, with probabilities
+        proportional to their weight times the model's density ratio, in a number
+        that is Poisson with the channel's expected total: multiplicities
+        ``~ Poisson(nu_channel * p_event)``, independently.
+        """
+        density = self._density(nu, coefs, PLAIN) * self.weights
+        totals = nu @ self.channel_sum
+        mass = np.bincount(self.event_channel, density, minlength=len(totals))
+        bad = np.flatnonzero(~(mass > 0) & (totals > 0))
+        if bad.size:
+            raise ValueError(f"unbinned channel {self.channel_names[bad[0]]!r}: the model gives "
+                             "its events no weight at this point, so none can be drawn")
+        rate = totals[self.event_channel] * density / np.where(mass > 0, mass, 1.0)[
+            self.event_channel]
+        return rng.poisson(np.maximum(rate, 0.0), size=(n, rate.size)).astype(float)
 
 
 def build_unbinned_term(layout: Layout, arrays: Mapping[str, np.ndarray],
@@ -124,6 +154,8 @@ def build_unbinned_term(layout: Layout, arrays: Mapping[str, np.ndarray],
         blocks.append(slice(start, start + n))
         start += n
     n_events = start
+    event_channel = np.concatenate([np.full(b.stop - b.start, c, dtype=np.intp)
+                                    for c, b in enumerate(blocks)])
     n_samples = sum(len(c.samples) for c in channels)
     ratios = np.zeros((n_samples, n_events))
     channel_sum = np.zeros((n_samples, len(channels)))
@@ -149,4 +181,4 @@ def build_unbinned_term(layout: Layout, arrays: Mapping[str, np.ndarray],
             u += 1
     return UnbinnedTerm(ratios, IndexPlan(pair_sample, n_samples), IndexPlan(pair_coef, 2 * n_hist),
                         np.array(shifts).reshape(len(shifts), n_events), np.concatenate(weights),
-                        channel_sum)
+                        channel_sum, event_channel, tuple(c.name for c in channels))

@@ -29,6 +29,18 @@ def test_rows_do_not_depend_on_their_batch(name):
                                               for i in range(0, len(X), size)]), model.nll(X))
 
 
+@pytest.mark.parametrize("name", example_names())
+def test_hessian_rows_do_not_depend_on_their_batch(name):
+    # the Newton steps of batched fits, hence toy studies, are reproducible only then
+    model = mc.build_model(load_example(name))
+    X = model.init + 0.1 * np.random.default_rng(1).standard_normal((24, model.npar))
+    hess = model.hessian(X)
+    for size in (1, 5):
+        parts = [model.hessian(X[i:i + size]) for i in range(0, len(X), size)]
+        assert np.array_equal(np.concatenate(parts), hess)
+    assert np.array_equal(model.hessian(X[3]), hess[3])
+
+
 def test_seed_value_unchanged():
     model = mc.build_model(load_example("three_shapes"))
     best = mc.fit(model)
