@@ -19,13 +19,24 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from components.contour_panel import ContourPanel
-from components.jobs import served
-from components.learn import Learn
-from components.likelihood_map import LikelihoodMap
-from components.model_editor import ModelEditor
-from components.profile_panel import ProfilePanel
-from components.state import SessionState
+from model_core import __version__
+
+if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer.components
+    from .components.contour_panel import ContourPanel
+    from .components.jobs import served
+    from .components.learn import Learn
+    from .components.likelihood_map import LikelihoodMap
+    from .components.model_editor import ModelEditor
+    from .components.profile_panel import ProfilePanel
+    from .components.state import SessionState
+else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
+    from components.contour_panel import ContourPanel
+    from components.jobs import served
+    from components.learn import Learn
+    from components.likelihood_map import LikelihoodMap
+    from components.model_editor import ModelEditor
+    from components.profile_panel import ProfilePanel
+    from components.state import SessionState
 
 __all__ = ["App", "create_app", "main", "serve"]
 
@@ -34,6 +45,7 @@ TITLE = "Likelihood Explorer"
 #: A closed tab's session (and its worker) ends this long after the browser leaves.
 SESSION_LIFETIME_MS = 5000
 SESSION_CHECK_MS = 1000
+EDITOR_WIDTH = 440
 
 
 
@@ -84,6 +96,7 @@ class App(Viewer):
             ("Contour finder", self._contour_tab),
             ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
+        self.views = pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
         # views off screen skip their updates until shown (the map is never held back)
         self.tabs.param.watch(self._tab_changed, "active")
         self._tab_changed()
@@ -104,14 +117,18 @@ class App(Viewer):
         self.learn.active = self.tabs.active == 3
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
+        """The whole app in one layout (a notebook cell): the editor beside the views."""
+        return pn.Row(pn.Column(self.editor, width=EDITOR_WIDTH), self.views,
+                      sizing_mode="stretch_width")
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: the editor in the sidebar, the views in the main area."""
         logo = _logo_uri()
+        about = pn.pane.HTML(f"{TITLE} {__version__} &middot; BSD-3-Clause",
+                             styles={"font-size": "0.8em", "color": "#5a6470"})
         return pn.template.BootstrapTemplate(
-            title=TITLE, logo=logo, sidebar=[self.editor], main=[self],
-            sidebar_width=440, header_background="#17324d", collapsed_sidebar=False)
+            title=TITLE, logo=logo, sidebar=[self.editor, about], main=[self.views],
+            sidebar_width=EDITOR_WIDTH, header_background="#17324d", collapsed_sidebar=False)
 
 
 def create_app() -> pn.template.BootstrapTemplate:
