@@ -122,8 +122,10 @@ def _run_profile(args: argparse.Namespace) -> int:
             for g, v, d, s in zip(result.grid, result.nll, result.delta_chi2, result.success,
                                   strict=True)]
     print(_table((args.parameter, "NLL", "delta chi2", ""), rows))
+    note = ("" if np.all(np.isfinite(interval))
+            else "  (nan: not crossed inside the grid; widen --grid)")
     print(f"\n{args.cl:.4g} CL interval ({args.mode}): [{interval[0]:.6g}, {interval[1]:.6g}]"
-          "  (nan: not crossed inside the grid)")
+          + note)
     return 0
 
 
