@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import builtins
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer
     from .components.likelihood_map import LikelihoodMap
     from .components.model_editor import ModelEditor
     from .components.profile_panel import ProfilePanel
-    from .components.state import SessionState
+    from .components.state import SessionState, StateParameter
 else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
     from components.contour_panel import ContourPanel
     from components.jobs import served
@@ -36,7 +37,7 @@ else:  # the repository: app.py beside components/ (python app.py, panel serve a
     from components.likelihood_map import LikelihoodMap
     from components.model_editor import ModelEditor
     from components.profile_panel import ProfilePanel
-    from components.state import SessionState
+    from components.state import SessionState, StateParameter
 
 __all__ = ["App", "create_app", "main", "serve"]
 
@@ -57,9 +58,11 @@ def _data_uri(path: Path, mime: str) -> str:
 pn.extension(
     "tabulator", "plotly", notifications=True,
     raw_css=[(ASSETS / "style.css").read_text(encoding="utf-8")],
-    # inlined (no request, works under plain `panel serve app.py` too); see the file
-    js_files={"le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js",
-                                            "text/javascript")},
+    # inlined (no request, works under plain `panel serve app.py` too); see the file. Left
+    # out under IPython: in a notebook Panel hands js_files to require.js, which cannot load
+    # a data URI (and the patch only matters to the served page)
+    js_files={} if hasattr(builtins, "__IPYTHON__") else {
+        "le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js", "text/javascript")},
     disconnect_notification=(
         "Connection to the server was lost: reload the page to start a new session."))
 
@@ -71,7 +74,7 @@ def _logo_uri() -> str:
 class App(Viewer):
     """The whole page for one session: editor in the sidebar, views in tabs."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
 
     def __init__(self, **params: Any) -> None:
         if "state" not in params:
