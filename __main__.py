@@ -36,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--address", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=5006, help="port (default 5006; 0: any "
-                        "free port)")
+    parser.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     parser.add_argument("--show", action="store_true", help="open the page in a browser")
     return parser
 
