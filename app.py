@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import panel as pn
-import param
 from panel.viewable import Viewer
 
 from model_core import __version__
