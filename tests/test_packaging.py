@@ -123,6 +123,7 @@ def test_installed_command_line(installed):
     bin_dir, _, work, env = installed
     python = bin_dir / "python"
     for argv, prog in (([bin_dir / "likelihood-explorer"], "likelihood-explorer"),
+                       ([python, "-m", "likelihood_explorer"], "likelihood-explorer"),
                        ([python, "-m", "model_core"], "python -m model_core")):
         done = _run(*argv, "--version", cwd=work, env=env)
         assert (done.returncode, done.stdout.strip()) == (0, f"{prog} {mc.__version__}")
@@ -191,3 +192,11 @@ def test_the_page_shows_the_version():
     page = app.App().template()
     about = [o.object for o in page.sidebar if isinstance(o, pn.pane.HTML)]
     assert any(f"Likelihood Explorer {mc.__version__}" in text for text in about)
+
+
+def test_conda_environment_declares_the_same_floors():
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    conda = [line.strip()[2:] for line in lines
+             if line.strip().startswith("- ") and ">=" in line and "python" not in line]
+    assert sorted(conda) == sorted(declared)
