@@ -45,40 +45,18 @@ def _run(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None
                           text=True, timeout=COMMAND_TIMEOUT_S, check=False)
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    sources = tmp_path_factory.mktemp("src") / "likelihood-explorer"
+def _build_wheel(tmp: Path) -> Path:
+    sources = tmp / "src" / "likelihood-explorer"
     shutil.copytree(ROOT, sources, ignore=NOT_SOURCES)
-    out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                           "--no-build-isolation", "-q", "-w", str(out), str(sources)],
+                           "--no-build-isolation", "-q", "-w", str(tmp / "dist"), str(sources)],
                           capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stderr
-    (path,) = out.glob("likelihood_explorer-*.whl")
+    (path,) = (tmp / "dist").glob("likelihood_explorer-*.whl")
     return path
 
 
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory):
-    """(bin folder, site-packages, a working folder outside the repository, environment)."""
-    venv = tmp_path_factory.mktemp("venv") / "env"
-    done = _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=venv.parent)
-    assert done.returncode == 0, done.stderr
-    python = venv / "bin" / "python"
-    # non-editable, and before the .pth below: pip must not see the editable install
-    done = _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q",
-                wheel, cwd=venv.parent)
-    assert done.returncode == 0, done.stderr
-    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                     cwd=venv.parent).stdout.strip())
-    (site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONNOUSERSITE"] = "1"
-    work = tmp_path_factory.mktemp("elsewhere")
-    return venv / "bin", site, work, env
-
-
-def test_wheel_holds_the_app_assets_examples_and_nothing_generic(wheel):
+def _check_wheel_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     version = mc.__version__
@@ -103,27 +81,44 @@ def test_wheel_holds_the_app_assets_examples_and_nothing_generic(wheel):
     assert sorted(required) == sorted(re.match(r"[A-Za-z0-9_.-]+", d)[0] for d in declared)
 
 
-@pytest.mark.slow
-def test_installed_package_does_not_see_the_repository(installed):
-    bin_dir, site, work, env = installed
+def _install(wheel: Path, tmp: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A new environment holding the wheel: (its bin folder, its site-packages, environ)."""
+    venv = tmp / "env"
+    done = _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    python = venv / "bin" / "python"
+    # non-editable, and before the .pth below: pip must not see the editable install
+    done = _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q",
+                wheel, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                     cwd=tmp).stdout.strip())
+    (site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONNOUSERSITE"] = "1"
+    return venv / "bin", site, env
+
+
+def _check_imports(bin_dir: Path, site: Path, work: Path, env: dict[str, str]) -> None:
     code = ("import importlib.util as u, model_core, likelihood_explorer.app as app, "
             "likelihood_explorer.components as c; "
             "print(model_core.__file__, app.__file__, c.__file__, "
-            "u.find_spec('components'), u.find_spec('app'))")
+            "u.find_spec('components'), u.find_spec('app')); "
+            "s = app.SessionState(); print(s.spec.name); print(s.best.fun)")
     done = _run(bin_dir / "python", "-c", code, cwd=work, env=env)
     assert done.returncode == 0, done.stderr
-    core, app_file, components, *missing = done.stdout.split()
+    paths, name, nll = done.stdout.splitlines()
+    core, app_file, components, *missing = paths.split()
     for path in (core, app_file, components):
         assert Path(path).is_relative_to(site), path
-    assert missing == ["None", "None"]
+    assert missing == ["None", "None"]  # no top-level components or app
+    # the default example resolves inside the installed package
+    assert name == load_example().name and np.isfinite(float(nll))
 
 
-@pytest.mark.slow
-def test_installed_command_line(installed):
-    bin_dir, _, work, env = installed
+def _check_commands(bin_dir: Path, work: Path, env: dict[str, str]) -> None:
     python = bin_dir / "python"
     for argv, prog in (([bin_dir / "likelihood-explorer"], "likelihood-explorer"),
-                       ([python, "-m", "likelihood_explorer"], "likelihood-explorer"),
                        ([python, "-m", "model_core"], "python -m model_core")):
         done = _run(*argv, "--version", cwd=work, env=env)
         assert (done.returncode, done.stdout.strip()) == (0, f"{prog} {mc.__version__}")
@@ -142,18 +137,10 @@ def test_installed_command_line(installed):
     names = mc.build_model(load_example("pyhf_one_bin")).parameter_names
     assert json.loads(done.stdout) == {"valid": True, "parameters": list(names)}
 
-    done = _run(python, "-c", "from likelihood_explorer.components.state import SessionState; "
-                "s = SessionState(); print(s.spec.name); print(s.best.fun)", cwd=work, env=env)
-    assert done.returncode == 0, done.stderr
-    name, nll = done.stdout.splitlines()
-    assert name == load_example().name and np.isfinite(float(nll))
 
-
-@pytest.mark.slow
-def test_installed_app_serves_its_page(installed):
+def _check_server(bin_dir: Path, work: Path, env: dict[str, str]) -> None:
     from tests.ui.browser import free_port
 
-    bin_dir, _, work, env = installed
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = work / "server.log"
@@ -182,6 +169,20 @@ def test_installed_app_serves_its_page(installed):
     output = log.read_text()
     assert f"Launching server at {url.rstrip('/')}" in output
     assert "Traceback" not in output and "ERROR" not in output
+
+
+@pytest.mark.slow
+def test_wheel_installed_elsewhere_runs_the_app_and_the_command_line(tmp_path):
+    """One test (one build and one install, whichever worker runs it): the wheel's
+    contents; imports, commands and the served page from outside the repository."""
+    wheel = _build_wheel(tmp_path)
+    _check_wheel_contents(wheel)
+    bin_dir, site, env = _install(wheel, tmp_path)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    _check_imports(bin_dir, site, work, env)
+    _check_commands(bin_dir, work, env)
+    _check_server(bin_dir, work, env)
 
 
 def test_the_page_shows_the_version():
