@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import model_core as mc
-from model_core.examples import load_example
+from model_core.examples import EXAMPLES_DIR, load_example
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "notebook.ipynb"
 #: Hang guard for one cell (the app's cell fits a model and builds every view).
@@ -48,3 +48,27 @@ def test_example_notebook_runs_and_shows_the_views(tmp_path, monkeypatch):
         shown = [o for o in _tagged(notebook, tag).outputs if o.output_type == "execute_result"]
         assert shown and PANEL_MIME in shown[0].data, tag
     assert os.listdir(tmp_path) == []  # nothing written beside the notebook
+
+
+@pytest.mark.slow
+def test_views_take_a_model_a_spec_dict_or_a_path():
+    import app
+    from components.likelihood_map import LikelihoodMap
+    from components.profile_panel import ProfilePanel
+    from components.state import SessionState
+
+    path = str(EXAMPLES_DIR / "two_bin_uncorrelated.json")
+    spec = load_example("two_bin_uncorrelated")
+    reference = SessionState(Path(path))
+    for source in (path, spec.to_dict(), mc.build_model(spec)):
+        state = LikelihoodMap(state=source).state
+        assert isinstance(state, SessionState) and state.spec == reference.spec
+        assert state.best.fun == reference.best.fun
+    shared = SessionState(path)
+    assert ProfilePanel(state=shared).state is shared  # a SessionState is used as it is
+    with pytest.raises(mc.SpecError, match="not built from a spec"):
+        SessionState(mc.Model(lambda x: (x**2).sum(-1), ["a"], [0.0], [[-1.0, 1.0]]))
+    whole = app.App(state=path)
+    assert whole.state.spec == reference.spec
+    editor, views = whole.__panel__().objects  # the editor beside the views
+    assert editor.objects == [whole.editor.__panel__()] and views is whole.views
