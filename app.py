@@ -12,20 +12,31 @@ from __future__ import annotations
 
 import argparse
 import base64
+import builtins
 from pathlib import Path
 from typing import Any
 
 import panel as pn
-import param
 from panel.viewable import Viewer
 
-from components.contour_panel import ContourPanel
-from components.jobs import served
-from components.learn import Learn
-from components.likelihood_map import LikelihoodMap
-from components.model_editor import ModelEditor
-from components.profile_panel import ProfilePanel
-from components.state import SessionState
+from model_core import __version__
+
+if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer.components
+    from .components.contour_panel import ContourPanel
+    from .components.jobs import served
+    from .components.learn import Learn
+    from .components.likelihood_map import LikelihoodMap
+    from .components.model_editor import ModelEditor
+    from .components.profile_panel import ProfilePanel
+    from .components.state import SessionState, StateParameter
+else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
+    from components.contour_panel import ContourPanel
+    from components.jobs import served
+    from components.learn import Learn
+    from components.likelihood_map import LikelihoodMap
+    from components.model_editor import ModelEditor
+    from components.profile_panel import ProfilePanel
+    from components.state import SessionState, StateParameter
 
 __all__ = ["App", "create_app", "main", "serve"]
 
@@ -34,6 +45,7 @@ TITLE = "Likelihood Explorer"
 #: A closed tab's session (and its worker) ends this long after the browser leaves.
 SESSION_LIFETIME_MS = 5000
 SESSION_CHECK_MS = 1000
+EDITOR_WIDTH = 440
 
 
 
@@ -45,9 +57,11 @@ def _data_uri(path: Path, mime: str) -> str:
 pn.extension(
     "tabulator", "plotly", notifications=True,
     raw_css=[(ASSETS / "style.css").read_text(encoding="utf-8")],
-    # inlined (no request, works under plain `panel serve app.py` too); see the file
-    js_files={"le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js",
-                                            "text/javascript")},
+    # inlined (no request, works under plain `panel serve app.py` too); see the file. Left
+    # out under IPython: in a notebook Panel hands js_files to require.js, which cannot load
+    # a data URI (and the patch only matters to the served page)
+    js_files={} if hasattr(builtins, "__IPYTHON__") else {
+        "le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js", "text/javascript")},
     disconnect_notification=(
         "Connection to the server was lost: reload the page to start a new session."))
 
@@ -59,7 +73,7 @@ def _logo_uri() -> str:
 class App(Viewer):
     """The whole page for one session: editor in the sidebar, views in tabs."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
 
     def __init__(self, **params: Any) -> None:
         if "state" not in params:
@@ -84,6 +98,7 @@ class App(Viewer):
             ("Contour finder", self._contour_tab),
             ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
+        self.views = pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
         # views off screen skip their updates until shown (the map is never held back)
         self.tabs.param.watch(self._tab_changed, "active")
         self._tab_changed()
@@ -104,14 +119,18 @@ class App(Viewer):
         self.learn.active = self.tabs.active == 3
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
+        """The whole app in one layout (a notebook cell): the editor beside the views."""
+        return pn.Row(pn.Column(self.editor, width=EDITOR_WIDTH), self.views,
+                      sizing_mode="stretch_width")
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: the editor in the sidebar, the views in the main area."""
         logo = _logo_uri()
+        about = pn.pane.HTML(f"{TITLE} {__version__} &middot; BSD-3-Clause",
+                             styles={"font-size": "0.8em", "color": "#5a6470"})
         return pn.template.BootstrapTemplate(
-            title=TITLE, logo=logo, sidebar=[self.editor], main=[self],
-            sidebar_width=440, header_background="#17324d", collapsed_sidebar=False)
+            title=TITLE, logo=logo, sidebar=[self.editor, about], main=[self.views],
+            sidebar_width=EDITOR_WIDTH, header_background="#17324d", collapsed_sidebar=False)
 
 
 def create_app() -> pn.template.BootstrapTemplate:

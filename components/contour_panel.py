@@ -36,7 +36,7 @@ from .contour_data import ContourData
 from .contour_settings import PROFILED_NOTE, ContourSettings, SettingsError
 from .feedback import notify
 from .jobs import BackgroundJob, JobBusy, Work, call_later, served
-from .state import SessionState
+from .state import StateParameter
 
 __all__ = ["ContourPanel", "contour_work", "export_bytes"]
 
@@ -94,7 +94,7 @@ def export_bytes(result: mc.ContourResult, suffix: str) -> bytes:
 class ContourPanel(Viewer):
     """Run the contour finder in the background and watch its points arrive."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
     status = param.String(default="Ready.")
 
     def __init__(self, **params: Any) -> None:

@@ -21,7 +21,7 @@ from panel.viewable import Viewer
 
 import model_core as mc
 
-from .state import SessionState, free_parameters
+from .state import StateParameter, free_parameters
 
 __all__ = ["Learn", "likelihood_formula"]
 
@@ -71,7 +71,7 @@ def likelihood_formula(kind: str) -> str:
 class Learn(Viewer):
     """Explanations tied to the session's current model."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
     active = param.Boolean(default=True, doc="""
         Whether the text is on screen; while it is not, it is rewritten only when shown.""")
 

@@ -25,7 +25,7 @@ import model_core as mc
 
 from . import plots
 from .map_figure import MapFigure
-from .state import SessionState, free_parameters
+from .state import StateParameter, free_parameters
 
 __all__ = ["LikelihoodMap"]
 
@@ -39,7 +39,7 @@ RANGE_MARGIN = 1.6
 class LikelihoodMap(Viewer):
     """The NLL surface over two chosen parameters of the session's model."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
     x_axis = param.Selector(objects=[], label="x axis")
     y_axis = param.Selector(objects=[], label="y axis")
     quantity = param.Selector(default="dchi2", objects=list(_QUANTITIES.values()))

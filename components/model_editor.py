@@ -29,7 +29,7 @@ from model_core.spec import KINDS, parameter_layout
 from . import spec_edit, workspace_edit
 from .editor_tables import BinsTable, CovarianceTable, ParametersTable
 from .feedback import SECTIONS, describe, notify, section_for
-from .state import SessionState, is_counting
+from .state import StateParameter, is_counting
 from .workspace_editor import WorkspaceEditor
 
 __all__ = ["ModelEditor"]
@@ -45,7 +45,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class ModelEditor(Viewer):
     """Edit the session's model; invalid edits are reported and never used."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
     draft = param.Dict(default={}, doc="The spec being edited (may be invalid).")
     covariance_mode = param.Selector(default="covariance", objects=["covariance", "correlation"],
                                      label="Edit the matrix as")

@@ -25,7 +25,7 @@ import model_core as mc
 
 from . import plots
 from .jobs import BackgroundJob, served
-from .state import SessionState, free_parameters
+from .state import StateParameter, free_parameters
 
 __all__ = ["ProfilePanel", "ParameterProfile"]
 
@@ -51,7 +51,7 @@ class ParameterProfile:
 class ProfilePanel(Viewer):
     """1-D profiles of every free parameter of the session's model."""
 
-    state = param.ClassSelector(class_=SessionState)
+    state = StateParameter()
     results = param.Dict(default={}, doc="ParameterProfile by parameter name.")
     active = param.Boolean(default=True, doc="""
         Whether the panel is on screen; while it is not, changes only mark it stale and

@@ -22,7 +22,7 @@ import model_core as mc
 from model_core.examples import DEFAULT_EXAMPLE, load_example
 from model_core.spec import KINDS
 
-__all__ = ["SessionState", "is_counting", "free_parameters"]
+__all__ = ["SessionState", "StateParameter", "is_counting", "free_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,11 @@ class SessionState(param.Parameterized):
     revision = param.Integer(default=0, doc="Incremented with every accepted model.")
 
     def __init__(self, spec: Any = None, **params: Any) -> None:
+        """``spec``: what :meth:`propose` takes, a path given as a string, a
+        :class:`model_core.Model` built from a spec, or None for the default example."""
         super().__init__(**params)
-        error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None else spec)
+        error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None
+                             else _from_program(spec))
         if error is not None:
             raise error
 
@@ -121,6 +124,32 @@ class SessionState(param.Parameterized):
             self.error = exc
             return exc
         return self.propose(spec)
+
+
+class StateParameter(param.ClassSelector):
+    """A view's ``state``: a :class:`SessionState`, or anything ``SessionState()`` takes
+    (a model, a spec, a dict, a path), which becomes a new one (for notebooks)."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(class_=SessionState, **params)
+
+    def __set__(self, obj: Any, val: Any) -> None:
+        if val is not None and not isinstance(val, SessionState):
+            val = SessionState(val)
+        super().__set__(obj, val)
+
+
+def _from_program(source: Any) -> Any:
+    """What a program may pass beyond a browser upload: a Model's spec, a path as text."""
+    if isinstance(source, mc.Model):
+        if source.spec is None:
+            raise mc.SpecError("model", "this Model was not built from a spec", fix="pass the "
+                               "spec (or its path) instead, or build the model with "
+                               "model_core.build_model")
+        return source.spec
+    if isinstance(source, str) and not source.lstrip().startswith("{"):
+        return Path(source)
+    return source
 
 
 def _is_spec_object(source: Any) -> bool:

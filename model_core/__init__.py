@@ -10,6 +10,9 @@
 18.470587
 """
 
+#: The version of the whole distribution (the app and the core); pyproject.toml reads it.
+__version__ = "0.2.0.dev0"
+
 from .contour import (
     ContourBatch,
     ContourCoverage,

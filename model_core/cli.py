@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .contour.command import configure as _configure_contour
 from .contour.command import run as _run_contour
 from .examples import example_names, load_example
@@ -124,8 +125,10 @@ def _run_profile(args: argparse.Namespace) -> int:
             for g, v, d, s in zip(result.grid, result.nll, result.delta_chi2, result.success,
                                   strict=True)]
     print(_table((args.parameter, "NLL", "delta chi2", ""), rows))
+    note = ("" if np.all(np.isfinite(interval))
+            else "  (nan: not crossed inside the grid; widen --grid)")
     print(f"\n{args.cl:.4g} CL interval ({args.mode}): [{interval[0]:.6g}, {interval[1]:.6g}]"
-          "  (nan: not crossed inside the grid)")
+          + note)
     return 0
 
 
@@ -144,6 +147,7 @@ def _grid_spec(text: str | None, best, index: int) -> tuple[float, float, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_core",
                                      description="Likelihood Explorer's numerical core.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a spec and list its parameters")
     _add_model_arguments(p)

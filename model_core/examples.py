@@ -1,13 +1,23 @@
-"""The example models shipped in ``assets/examples/`` (the seed documents' models).
+"""The example models shipped with the package (the seed documents' models).
+
+In a checkout they live in ``assets/examples/``; an installed package carries
+them inside :mod:`model_core` (the wheel maps ``assets/examples`` to
+``model_core/example_specs``, see ``pyproject.toml``).
 
 Besides the counting models, the HistFactory presets ``pyhf_one_bin`` (the
 seed's one-bin model), ``pyhf_two_bin_shapesys``, ``multi_channel`` and
 ``unbinned_demo`` are ``kind: histfactory`` wrappers and load as
 :class:`~model_core.workspace.WorkspaceSpec`.
+
+>>> "three_shapes" in example_names()
+True
+>>> load_example("three_shapes").kind
+'multivariate_normal'
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from .spec import ModelSpec, load_spec
@@ -15,7 +25,18 @@ from .workspace import WorkspaceSpec
 
 __all__ = ["DEFAULT_EXAMPLE", "EXAMPLES_DIR", "example_names", "load_example"]
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+def _examples_dir() -> Path:
+    """``model_core/example_specs`` in an installed package, else the checkout's
+    ``assets/examples``."""
+    installed = Path(str(files(__package__) / "example_specs"))
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+#: The folder holding the example specs (``NAME.json``).
+EXAMPLES_DIR = _examples_dir()
 #: The model the app opens with.
 DEFAULT_EXAMPLE = "three_shapes"
 

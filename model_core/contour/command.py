@@ -1,20 +1,20 @@
 """``python -m model_core contour SPEC ...``: find a contour from the command line.
 
-Progress goes to stderr (one updating line), the summary to stdout, the points
-to ``--out`` (CSV, NPZ or JSON by suffix).
+Progress goes to stderr (one line drawn by tqdm, :mod:`.progress`) when stderr
+is a terminal or ``--progress`` is given, the summary to stdout, the points to
+``--out`` (CSV, NPZ or JSON by suffix).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..models import build_model
 from .finder import find_contour
 from .io import FORMATS, save_contour
-from .results import ContourBatch
+from .progress import ContourProgress
 from .settings import DEFAULTS
 
 __all__ = ["configure", "run"]
@@ -35,7 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="finder setting, e.g. n_chains=50 (repeatable): "
                         + ", ".join(DEFAULTS))
     parser.add_argument("--out", metavar="FILE", help="write the points: " + ", ".join(FORMATS))
-    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true",
+                       help="draw the progress line on stderr even when it is not a terminal")
+    shown.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
 
 def _parse_bounds(items: list[str] | None) -> dict[str, tuple[float | None, float | None]]:
@@ -76,25 +79,17 @@ def _parse_settings(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _progress(batch: ContourBatch) -> None:
-    total = f"/{batch.n_total}" if batch.n_total else ""
-    sys.stderr.write(f"\r{batch.stage:>7} {batch.n_done}{total}  points {batch.n_points}  "
-                     f"NLL evaluations {batch.n_evaluations}   ")
-    sys.stderr.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ``contour`` subcommand; returns the exit status."""
     from ..cli import parse_assignments, read_spec
 
     model = build_model(read_spec(args.spec))
-    result = find_contour(model, args.cl, parameters=args.param,
-                          fixed=parse_assignments(args.fix, "--fix"),
-                          bounds=_parse_bounds(args.bound), rng=args.seed,
-                          on_batch=None if args.quiet else _progress,
-                          **_parse_settings(args.set))
-    if not args.quiet:
-        sys.stderr.write("\n")
+    shown = False if args.quiet else (True if args.progress else None)  # None: on a terminal
+    with ContourProgress(enabled=shown) as progress:
+        result = find_contour(model, args.cl, parameters=args.param,
+                              fixed=parse_assignments(args.fix, "--fix"),
+                              bounds=_parse_bounds(args.bound), rng=args.seed,
+                              on_batch=progress, **_parse_settings(args.set))
     if args.out:
         save_contour(result, args.out)
     summary = {"status": result.status, "points": len(result.contour_points),

@@ -145,7 +145,7 @@ def test_exports_go_through_save_contour(finished3):
     assert data["parameter_names"] == ["p0", "p1", "p2"] and data["status"] == "complete"
     assert len(data["contour_points"]) == len(result.contour_points)
     html = panel._html().getvalue()
-    assert html.count("Plotly.newPlot") == 3 and "<html>" in html
+    assert html.count('class="plotly-graph-div"') == 3 and "<html>" in html
 
 
 def test_export_bytes_round_trip(finished3, tmp_path):

@@ -60,3 +60,12 @@ def test_bad_spec_file(capsys, tmp_path):
     path.write_text('{"kind": "multivariate_normal", "data": [1, -2]}')
     code, _, err = run(capsys, "fit", str(path))
     assert code == 2 and "data[1]: must not be negative" in err
+
+
+@pytest.mark.parametrize("grid, finite", [("-4:2:61", True), ("-1.2:0:5", False)])
+def test_profile_footer_explains_nan_only_when_there_is_one(capsys, grid, finite):
+    code, out, _ = run(capsys, "profile", "two_bin_uncorrelated", "mu", f"--grid={grid}")
+    footer = out.strip().splitlines()[-1]
+    assert code == 0 and footer.startswith("0.95 CL interval (profile): [")
+    assert ("nan" not in footer) is finite
+    assert ("not crossed inside the grid" in footer) is not finite

@@ -56,7 +56,7 @@ def test_unknown_suffix_is_refused(small, tmp_path):
 def test_command_line(tmp_path, capsys):
     out = tmp_path / "mu.csv"
     status = main(["contour", "two_bin_uncorrelated", "--param", "mu", "--cl", "0.68",
-                   "--seed", "3", "--out", str(out), "--json"])
+                   "--seed", "3", "--out", str(out), "--json", "--progress"])
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert status == 0 and summary["status"] == "complete" and summary["points"] == 2
