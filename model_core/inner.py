@@ -8,6 +8,15 @@ in Marquardt-scaled coordinates (negative curvature is mirrored, so saddles
 repel; flat directions are left alone), and accepts a row's step only when it
 lowers that row's NLL.  Rows stop when the Newton decrement ``g^T H^-1 g``
 falls below ``tol`` (in NLL units).
+
+``hessian="differences"`` takes each Hessian from forward differences of exact
+gradients instead, the gradient at the point and at ``m`` shifted copies in
+one batched call, with steps of :data:`FD_STEP` times each parameter's own
+width (``1 / sqrt(H_jj)`` from the previous iteration).  An autograd Hessian
+is a reverse pass over a reverse pass, several times the cost of a gradient
+call however small the batch; the differences cost one gradient call, and
+change only the path to the minimum, never the minimum itself (the Newton
+decrement, and so convergence, is judged on exact gradients).
 """
 
 from __future__ import annotations
@@ -16,14 +25,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .linalg import unit_diagonal_eigh
 from .model import Model
 
-__all__ = ["BatchMinimum", "newton_minimize", "polish_from_neighbours"]
+__all__ = ["FD_STEP", "BatchMinimum", "gradient_differences", "newton_minimize",
+           "polish_from_neighbours"]
 
+#: Levenberg-Marquardt damping: start, floor and ceiling (in units of the unit-diagonal
+#: Hessian), the factor it drops by after a good step and rises by after a bad one,
+#: and the most trials per iteration (``_DAMPING_UP ** 12 = 1e12`` spans the range).
 _LAMBDA0, _LAMBDA_MIN, _LAMBDA_MAX = 1e-3, 1e-12, 1e12
+_DAMPING_DOWN, _DAMPING_UP, _DAMPING_TRIALS = 3.0, 10.0, 12
 _ROUNDING = 4 * np.finfo(float).eps
 _BASIN_RTOL = 1e-10
-_FLAT_RTOL = 1e-12
+#: Curvatures below this share of the largest are treated as zero by the pseudo-inverse.
+_PSEUDO_INVERSE_RTOL = 1e-12
+#: A row none of whose damped steps lowers the NLL sits at a numerical minimum when its
+#: Newton decrement is below this share of the NLL (rounding, not a real descent).
+_STUCK_RTOL = 1e-6
+#: Forward-difference step, as a share of each parameter's width: the truncation error
+#: is about this share of the curvature, the rounding error ``eps / FD_STEP`` of it.
+FD_STEP = 1e-6
+_HESSIANS = ("exact", "differences")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,10 +86,7 @@ class _NewtonSystem:
     """
 
     def __init__(self, hess: np.ndarray, g: np.ndarray) -> None:
-        diag = np.abs(np.diagonal(hess, axis1=-2, axis2=-1))
-        floor = np.maximum(_FLAT_RTOL * diag.max(axis=-1, keepdims=True), 1e-300)
-        self.d = np.sqrt(np.maximum(diag, floor))
-        self.w, self.v = np.linalg.eigh(hess / (self.d[:, :, None] * self.d[:, None, :]))
+        self.w, self.v, self.d = unit_diagonal_eigh(hess)
         self.coeff = np.einsum("bji,bj->bi", self.v, g / self.d)
 
     def take(self, rows: np.ndarray) -> _NewtonSystem:
@@ -76,7 +96,7 @@ class _NewtonSystem:
 
     def _inverse(self, lam: np.ndarray) -> np.ndarray:
         curvature = np.abs(self.w) + lam[:, None]
-        flat = curvature <= _FLAT_RTOL * np.maximum(np.abs(self.w).max(axis=-1, keepdims=True),
+        flat = curvature <= _PSEUDO_INVERSE_RTOL * np.maximum(np.abs(self.w).max(axis=-1, keepdims=True),
                                                     1e-300)
         return np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, curvature))
 
@@ -107,7 +127,7 @@ def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonS
     Updates ``x``, ``fun`` and ``lam`` in place; returns which rows moved.
     """
     accepted = np.zeros(len(rows), bool)
-    for _ in range(12):
+    for _ in range(_DAMPING_TRIALS):
         todo = ~accepted & (lam[rows] < _LAMBDA_MAX)
         if not todo.any():
             break
@@ -118,14 +138,60 @@ def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonS
         better = f_trial < fun[chosen]
         good = chosen[better]
         x[good], fun[good] = trial[better], f_trial[better]
-        lam[good] = np.maximum(lam[good] / 3.0, _LAMBDA_MIN)
-        lam[chosen[~better]] *= 10.0
+        lam[good] = np.maximum(lam[good] / _DAMPING_DOWN, _LAMBDA_MIN)
+        lam[chosen[~better]] *= _DAMPING_UP
         accepted[np.flatnonzero(todo)[better]] = True
     return accepted
 
 
+def gradient_differences(model: Model, x: np.ndarray, step: np.ndarray, bounds: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact gradients at ``x (B, m)`` and Hessians from forward differences of exact gradients.
+
+    ``step (B, m)`` is each coordinate's step (taken backwards where the upper
+    bound is nearer).  One batched call of ``B * (m + 1)`` rows; rows whose
+    shifted gradients are not finite (a wall of ``+inf`` next to them) get
+    non-finite Hessians.
+    """
+    n, m = x.shape
+    h = np.where(x + step <= bounds[:, 1], step, -step)
+    rows = np.repeat(x[:, None, :], m + 1, axis=1)
+    rows[:, 1:, :] += np.eye(m) * h[:, None, :]
+    _, g = model.value_and_grad(rows)
+    grad = g[:, 0]
+    hess = (g[:, 1:] - grad[:, None, :]) / h[:, :, None]
+    return grad, 0.5 * (hess + np.swapaxes(hess, 1, 2))
+
+
+class _Curvature:
+    """Hessians of the active rows: exact, or from gradient differences with per-row steps
+    that follow each parameter's width (and exact wherever the differences fail)."""
+
+    def __init__(self, method: str, x: np.ndarray) -> None:
+        if method not in _HESSIANS:
+            raise ValueError(f"hessian must be one of {_HESSIANS}, got {method!r}")
+        self.differences = method == "differences"
+        self.step = FD_STEP * np.maximum(np.abs(x), 1.0)
+
+    def __call__(self, sub: Model, rows: np.ndarray, xa: np.ndarray, grad: np.ndarray,
+                 bounds: np.ndarray) -> np.ndarray:
+        """Hessians at ``xa``; with differences also refreshes ``grad[rows]`` (same call)."""
+        if not self.differences:
+            return sub.hessian(xa)
+        g, hess = gradient_differences(sub, xa, self.step[rows], bounds)
+        grad[rows] = g
+        bad = ~np.all(np.isfinite(hess), axis=(1, 2))
+        if bad.any():
+            hess[bad] = sub.take(np.flatnonzero(bad)).hessian(xa[bad])
+        diag = np.abs(np.einsum("bii->bi", hess))
+        width = np.where(np.isfinite(diag) & (diag > 0), 1.0 / np.sqrt(diag), np.inf)
+        self.step[rows] = np.where(np.isfinite(width), FD_STEP * width, self.step[rows])
+        return hess
+
+
 def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None = None,
-                    max_iter: int = 100, tol: float = 1e-12) -> BatchMinimum:
+                    max_iter: int = 100, tol: float = 1e-12,
+                    hessian: str = "exact") -> BatchMinimum:
     """Minimise ``model.nll`` from every row of ``x0 (B, m)`` independently.
 
     Parameters
@@ -141,27 +207,35 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         Newton iterations per row.
     tol
         Convergence threshold on the Newton decrement, in NLL units.
+    hessian
+        ``"exact"`` (autograd) or ``"differences"`` (forward differences of exact
+        gradients: the same minimum in fewer, cheaper calls).
     """
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
     n = len(x)
+    curvature = _Curvature(hessian, x)
     # every NLL comparison uses values from model.nll: a model may compute
     # value_and_grad along another path whose last bits differ
-    fun, grad = model.nll(x), model.value_and_grad(x)[1]
+    fun = model.nll(x)
+    grad = np.full(x.shape, np.nan) if curvature.differences else model.value_and_grad(x)[1]
     success = np.zeros(n, bool)
     nit = np.zeros(n, int)
     decrement = np.full(n, np.inf)
     lam = np.full(n, _LAMBDA0)
     previous = np.full(n, np.inf)
     active = np.flatnonzero(np.isfinite(fun))
+    stale = np.zeros(0, int)
     for _ in range(max_iter):
         if active.size == 0:
             break
         sub = model.take(active)
-        xa, ga = x[active], grad[active]
+        xa = x[active]
+        full_hess = curvature(sub, active, xa, grad, bounds)
+        ga = grad[active]
         free = _free_mask(xa, ga, bounds)
         pinned = ~free
-        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, sub.hessian(xa))
+        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, full_hess)
         hess = hess + np.einsum("bi,ij->bij", pinned.astype(float), np.eye(x.shape[1]))
         system = _NewtonSystem(hess, np.where(free, ga, 0.0))
         dec = system.decrement()
@@ -193,13 +267,17 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         accepted = _damped_steps(sub.take(np.flatnonzero(damped)), rows_d, xa[damped],
                                  system.take(damped), x, fun, lam, bounds)
         moved = np.concatenate([newton_moved, rows_d[accepted]])
-        if moved.size:
+        if moved.size and not curvature.differences:
             grad[moved] = model.take(moved).grad(x[moved])
         # rows whose every damped step failed to lower the NLL sit at a numerical minimum
         stuck = rows_d[~accepted]
-        small = decrement[stuck] < 1e-6 * np.maximum(1.0, np.abs(fun[stuck]))
+        small = decrement[stuck] < _STUCK_RTOL * np.maximum(1.0, np.abs(fun[stuck]))
         success[stuck[small]] = True
         active = np.sort(moved)
+        stale = active
+    if curvature.differences and stale.size:
+        # rows that moved in the last iteration: their gradient is that of the old point
+        grad[stale] = model.take(stale).grad(x[stale])
     return BatchMinimum(x, fun, grad, success, nit, decrement)
 
 

@@ -74,7 +74,7 @@ def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray
 
 def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndarray, *,
                profiled: np.ndarray | None = None, r_init: float = 1.0, tol: float = 1e-9,
-               max_iter: int = 60) -> RayResult:
+               max_iter: int = 60, predictors: np.ndarray | None = None) -> RayResult:
     """Find where each ray ``origins + r * directions`` first crosses ``NLL = T``.
 
     Parameters

@@ -166,7 +166,7 @@ def test_cancel_after_first_batch(three_shapes):
     seen = []
     result = mc.find_contour(three_shapes, rng=0, on_batch=seen.append, should_stop=lambda: True)
     assert result.status == "cancelled"
-    assert [b.stage for b in seen] == ["mle"]
+    assert [b.stage for b in seen] == ["mle", "done"] and seen[-1].result is result
     assert len(result.contour_points) == 0 and np.isfinite(result.threshold)
 
 
@@ -175,7 +175,8 @@ def test_cancel_after_first_points(three_shapes):
     result = mc.find_contour(three_shapes, rng=0, on_batch=seen.append,
                              should_stop=lambda: sum(len(b.points) for b in seen) > 0, **SMALL)
     assert result.status == "cancelled" and "radial" in result.message
-    assert len(seen) == 2 and len(result.contour_points) == len(seen[1].points) > 0
+    assert [b.stage for b in seen] == ["mle", "radial", "done"]
+    assert len(result.contour_points) == len(seen[1].points) > 0
 
 
 def test_iter_contour_can_be_closed_early(three_shapes):
