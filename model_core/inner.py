@@ -213,6 +213,15 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
     """
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
+    # rows far out (starts in heavy tails, a flat valley without bounds) may overflow:
+    # their steps turn non-finite and are rejected like any step that does not descend
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _newton_rows(model, x, bounds, max_iter, tol, hessian)
+
+
+def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int, tol: float,
+                 hessian: str) -> BatchMinimum:
+    """The iterations of :func:`newton_minimize` (``x`` already clipped into ``bounds``)."""
     n = len(x)
     curvature = _Curvature(hessian, x)
     # every NLL comparison uses values from model.nll: a model may compute

@@ -1,15 +1,12 @@
 """Islands: the separate (connected) parts of the confidence region.
 
-Every minimum inside the region starts as its own island, and every point the
-finder reports carries the island of the minimum it came from (a ray's
-anchor, a chain's seed, a filling move's source).  Two minima belong to the
-same island when
-
-* the straight segment between them stays inside the region
-  (:func:`segment_links`, checked when the minima are found), or
-* their points touch: some point of one lies within :data:`CONTACT` spacings
-  of a point of the other (:func:`merge_islands`, at the end), which joins the
-  two sides of a curved (banana-shaped) region or the minima of a long valley.
+A minimum found inside the region starts a new island unless the straight
+segment to a known minimum stays inside the region (:func:`segment_links`).
+Every point the finder reports carries the island of the minimum it came from
+(a ray's anchor, a chain's seed, a filling move's source).  Two islands found
+apart are one when their points touch: some point of one lies within
+:data:`CONTACT` spacings of a point of the other (:func:`merge_islands`, at
+the end), which joins the two sides of a curved (banana-shaped) region.
 
 The islands are listed with their lowest minimum and their number of points,
 the one holding the best fit first.
@@ -62,7 +59,7 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def merge_islands(points_scaled: np.ndarray, labels: np.ndarray, minima: np.ndarray,
-                  minima_nll: np.ndarray, linked: np.ndarray, radius: float
+                  minima_nll: np.ndarray, radius: float
                   ) -> tuple[tuple[Island, ...], np.ndarray]:
     """The islands, and every point's island index.
 
@@ -74,13 +71,11 @@ def merge_islands(points_scaled: np.ndarray, labels: np.ndarray, minima: np.ndar
         ``(N,)`` index of the minimum each point came from.
     minima, minima_nll
         ``(b, k)`` minima inside the region and their NLL, the best fit first.
-    linked
-        ``(p, 2)`` pairs of minima already known to share an island.
     radius
         Points of two minima closer than this (scaled) join their islands.
     """
     b = len(minima)
-    pairs = [np.asarray(linked, int).reshape(-1, 2)]
+    pairs = [np.zeros((0, 2), int)]
     if len(points_scaled) > 1 and b > 1:
         close = cKDTree(points_scaled).query_pairs(radius, output_type="ndarray")
         cross = labels[close[:, 0]] != labels[close[:, 1]]
@@ -91,8 +86,7 @@ def merge_islands(points_scaled: np.ndarray, labels: np.ndarray, minima: np.ndar
     np.minimum.at(best, component, np.where(np.isfinite(minima_nll), minima_nll, np.inf))
     first = np.full(component.max() + 1, b)
     np.minimum.at(first, component, np.arange(b))
-    order = np.lexsort((first, best))
-    order = np.concatenate([[component[0]], order[order != component[0]]])
+    order = np.lexsort((first, best))  # the best fit's island first
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     island_of_minimum = rank[component]

@@ -129,8 +129,6 @@ class ContourRun:
         Minima inside the region, best first; ``minima_nll`` their NLL and
         ``minima_profiled`` the profiled parameters there.  Each
         starts as its own island; every point carries the index of its minimum.
-    linked : ndarray (p, 2)
-        Pairs of minima known to share an island (:mod:`.islands`).
     status, message, stage : how the run stands.
     warnings, notes : list of str
     n_evaluations : int
@@ -166,7 +164,6 @@ class ContourRun:
         self.minima = np.zeros((0, self.k))
         self.minima_nll = np.zeros(0)
         self.minima_profiled = np.zeros((0, surface.m))
-        self.linked = np.zeros((0, 2), int)
         self.search_box: np.ndarray | None = None
         self.uncovered: float | None = None
 
@@ -279,8 +276,7 @@ class ContourRun:
         if len(self.minima):
             scaled = self.spaced.scaled(points) if self.spaced is not None else points
             radius = CONTACT * self.spaced.spacing if self.spaced is not None else 0.0
-            islands = merge_islands(scaled, island, self.minima, self.minima_nll, self.linked,
-                                    radius)
+            islands = merge_islands(scaled, island, self.minima, self.minima_nll, radius)
         message = self.message or f"{len(points)} points"
         names = self.surface.model.parameter_names
         settings = {**self.settings.as_dict(),

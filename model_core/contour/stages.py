@@ -101,6 +101,7 @@ def mle_stage(run: ContourRun) -> Generator[ContourBatch, None, Anchors | None]:
     keep = distinct_rows(full[:, surface.axes], scale=None)
     full, nll = full[keep], nll[keep]
     anchors = add_minima(run, full[:, surface.axes], full[:, surface.profiled], nll, walk=True)
+    assert anchors is not None  # the best fit is always new
     message = f"NLL_min = {run.nll_min:.10g}, T = {run.threshold:.10g}"
     yield run.record("mle", empty_y, empty_p, from_radial=False, on_bound=np.zeros(0),
                      residual=np.zeros(0), island=np.zeros(0), n_done=1, n_total=1,
@@ -121,21 +122,35 @@ def distinct_rows(Y: np.ndarray, scale: np.ndarray | None, rtol: float = 1e-4) -
 
 
 def add_minima(run: ContourRun, Y: np.ndarray, P: np.ndarray, nll: np.ndarray, *,
-               walk: bool = False) -> Anchors:
-    """Register minima inside the region (each a new island unless a segment inside the
-    region links it to a known one) and return their anchors; the first minimum of a
-    run walks its valley when ``walk`` is set and it is flat."""
+               walk: bool = False) -> Anchors | None:
+    """Register the minima ``Y (b, k)`` (profiled ``P``, NLL ``nll``) that start new islands
+    and return their anchors (``None`` when there are none).
+
+    A minimum joined to a known one (or an earlier new one) by a segment inside the
+    region belongs to that one's island and is dropped: the rays of its island
+    already see it.  The first minimum of a run walks its valley when ``walk`` is
+    set and it is flat.
+    """
     first = len(run.minima)
-    run.minima = np.vstack([run.minima, Y])
-    run.minima_nll = np.concatenate([run.minima_nll, nll])
-    run.minima_profiled = np.vstack([run.minima_profiled, P])
-    n = len(run.minima)
-    pairs = np.array([(i, j) for j in range(first, n) for i in range(j)], dtype=int
-                     ).reshape(-1, 2)
-    linked, n_eval = segment_links(run.surface, run.minima, run.minima_profiled, pairs)
+    everyone = np.vstack([run.minima, Y])
+    profiled = np.vstack([run.minima_profiled, P])
+    pairs = np.array([(i, first + j) for j in range(len(Y)) for i in range(first + j)],
+                     dtype=int).reshape(-1, 2)
+    linked, n_eval = segment_links(run.surface, everyone, profiled, pairs)
     run.count(n_eval)
-    run.linked = np.vstack([run.linked, pairs[linked]])
-    anchors = find_anchors(run.surface, Y, P, delta=run.delta,
+    joined = {(int(a), int(b)) for a, b in pairs[linked]}
+    kept: list[int] = []
+    for j in range(len(Y)):
+        earlier = list(range(first)) + [first + i for i in kept]
+        if not any((i, first + j) in joined for i in earlier):
+            kept.append(j)
+    if not kept:
+        return None
+    keep = np.array(kept)
+    run.minima = np.vstack([run.minima, Y[keep]])
+    run.minima_nll = np.concatenate([run.minima_nll, nll[keep]])
+    run.minima_profiled = np.vstack([run.minima_profiled, P[keep]])
+    anchors = find_anchors(run.surface, Y[keep], P[keep], delta=run.delta,
                            n_anchors=run.settings.n_anchors, max_walk=run.settings.max_walk,
                            first_owner=first, walk=walk and first == 0)
     run.count(anchors.n_evaluations)
