@@ -46,41 +46,52 @@ from typing import Any
 
 from ..model import Model
 from ..random import RngLike
+from .anchors import Anchors
 from .chains import SeedPool, gaps_stage, rattle_stage
 from .explore import explore_stage
 from .faces import faces_stage
 from .fill import fill_stage
 from .results import ContourBatch, ContourResult
 from .run import ContourRun
-from .stages import launch_rays, mle_stage, radial_stage
+from .stages import Rays, launch_rays, mle_stage, radial_stage
 from .uncovered import estimate_uncovered
 
-__all__ = ["find_contour", "iter_contour", "search"]
+__all__ = ["find_contour", "iter_contour", "search", "trace"]
 
 
 def search(run: ContourRun) -> Iterator[ContourBatch]:
     """Every stage of ``run``, in order (without the final ``done`` batch)."""
-    s = run.settings
     anchors = yield from mle_stage(run)
-    if anchors is None:
-        return
+    if anchors is not None:
+        yield from trace(run, anchors)
+
+
+def trace(run: ContourRun, anchors: Anchors, *, explore: bool = True
+          ) -> Iterator[ContourBatch]:
+    """The stages after the fit: from ``anchors`` (inside the region) to a covered surface.
+
+    Bound faces run the same stages on their planes (:mod:`.faces`), without
+    ``explore``.
+    """
+    s = run.settings
     rays = launch_rays(run, anchors, run.rng.radial, s.n_radial, both_ways_k1=True)
-    anchors, rays = yield from explore_stage(run, anchors, rays)
+    if explore:
+        anchors, rays = yield from explore_stage(run, anchors, rays)
     yield from radial_stage(run, rays)
     if not run.budget_left():
         return
     if run.k > 1 and s.n_chains > 0:
         pool = SeedPool(run)
         gap_rays = launch_rays(run, anchors, run.rng.gaps, s.n_gap_candidates) \
-            if s.n_gap_candidates else rays.empty()
+            if s.n_gap_candidates else Rays.empty()
         seeds = yield from gaps_stage(run, pool, gap_rays)
         if len(seeds[0]) and run.budget_left():
             yield from rattle_stage(run, pool, *seeds)
         if run.status == "complete":
             run.rescale_if_grown()
             yield from fill_stage(run, SeedPool(run))
-    if run.status == "complete" and s.faces:
-        yield from faces_stage(run)
+    if run.status == "complete" and s.faces and run.k > 1:
+        yield from faces_stage(run, trace)
     if run.status == "budget_exhausted" and run.uncovered is None:
         run.uncovered = estimate_uncovered(run)
 

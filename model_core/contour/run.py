@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -178,6 +178,26 @@ class ContourRun:
         axes, fixed_idx = resolve_axes(model, parameters, fixed)
         surface = ContourSurface(model, axes, fixed_idx, merged_bounds(model, bounds))
         return cls(checked, surface, confidence_level, executor, as_generator(rng))
+
+    def on_plane(self, axis: int, value: float, nll_min: float) -> ContourRun:
+        """A run of the same level ``T`` on the bound plane ``axis = value`` (``k - 1`` axes),
+        with this run's metric restricted to the plane and its remaining budget.
+
+        ``nll_min`` is the lowest NLL on the plane: the plane's own ``Delta`` is
+        ``2 (T - nll_min)``, which sizes its rays.
+        """
+        surface = self.surface
+        axes = [int(a) for i, a in enumerate(surface.axes) if i != axis]
+        fixed = {**surface.fixed, int(surface.axes[axis]): float(value)}
+        plane = ContourSurface(surface.model, axes, fixed, surface.all_bounds, self.threshold)
+        settings = replace(self.settings, n_explore=0, max_points=max(self.room, 1))
+        child = ContourRun(settings, plane, self.confidence_level, self.executor,
+                           self.rng.faces.spawn(1)[0])
+        child.delta = 2.0 * (self.threshold - nll_min)
+        child.nll_min, child.threshold = nll_min, self.threshold
+        keep = np.arange(self.k) != axis
+        child.set_metric(self.spaced.center[keep], self.spaced.scale[keep])
+        return child
 
     # -- counters and budget -----------------------------------------------------------------
     def count(self, n_evaluations: int) -> None:

@@ -160,11 +160,13 @@ def add_minima(run: ContourRun, Y: np.ndarray, P: np.ndarray, nll: np.ndarray, *
 
 
 def radial_stage(run: ContourRun, rays: Rays) -> Iterator[ContourBatch]:
-    """Fix the metric from every point found, then record the rays' points chunk by chunk."""
-    points, _ = rays.usable()
-    found = np.vstack([points.reshape(-1, run.k), run.minima])
-    lo, hi = found.min(axis=0), found.max(axis=0)
-    run.set_metric(lo, hi - lo)
+    """Fix the metric from every point found (unless fixed already), then record the rays'
+    points chunk by chunk."""
+    if run.spaced is None:
+        points, _ = rays.usable()
+        found = np.vstack([points.reshape(-1, run.k), run.minima])
+        lo, hi = found.min(axis=0), found.max(axis=0)
+        run.set_metric(lo, hi - lo)
     unbounded = int(sum(r.unbounded.sum() for r in rays.results))
     n_rays = int(sum(len(r.ok) for r in rays.results))
     if unbounded:
