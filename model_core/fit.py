@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .exceptions import FitFailed
-from .inner import newton_minimize
+from .inner import FD_STEP, gradient_differences, newton_minimize
 from .linalg import FLAT_RTOL, unit_diagonal_eigh
 from .model import Model
 from .params import ReducedModel, reduce_model, resolve_fixed
@@ -174,9 +174,11 @@ def _starts(reduced: ReducedModel, n_starts: int, rng: np.random.Generator) -> n
 
 def _widths(reduced: ReducedModel, z0: np.ndarray) -> np.ndarray:
     """Each parameter's conditional width ``1 / sqrt(H_jj)`` at ``z0`` (``max(1, |z0|)`` where
-    the curvature is not positive and finite)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        width = 1.0 / np.sqrt(np.diagonal(reduced.hessian(z0[None])[0]))
+    the curvature is not positive and finite), from differences of exact gradients."""
+    step = FD_STEP * np.maximum(np.abs(z0), 1.0)[None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hess = gradient_differences(reduced, z0[None], step, reduced.bounds)[1][0]
+        width = 1.0 / np.sqrt(np.diagonal(hess))
     return np.where(np.isfinite(width) & (width > 0), width, np.maximum(1.0, np.abs(z0)))
 
 
@@ -187,13 +189,16 @@ def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: 
     z, fun, grad = result.x, result.fun, result.grad
     ok, nit = result.success.copy(), result.nit.copy()
     for _ in range(_MAX_ESCAPES):
-        direction, curvature = _negative_curvature(reduced, z, grad)
-        saddle = ok & (curvature < 0)
+        # many starts end at the same point: check each point's curvature once
+        group = _groups(z, fun, ok)
+        check = np.flatnonzero(group == np.arange(len(z)))
+        direction, curvature = _negative_curvature(reduced, z[check], grad[check])
+        saddle = curvature < 0
         if not saddle.any():
             break
-        rows = np.flatnonzero(saddle)
+        rows = check[saddle]
         # a step that lowers the quadratic model by ~1e-3 in NLL, on both sides
-        size = np.sqrt(2e-3 / -curvature[rows])[:, None] * direction[rows]
+        size = np.sqrt(2e-3 / -curvature[saddle])[:, None] * direction[saddle]
         trials = np.vstack([z[rows] + size, z[rows] - size])
         again = newton_minimize(reduced, trials, max_iter=max_iter, tol=tol, hessian=hessian)
         half = len(rows)
@@ -201,10 +206,31 @@ def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: 
         better = again.fun[pick] < fun[rows]
         z[rows[better]] = again.x[pick[better]]
         fun[rows[better]] = again.fun[pick[better]]
+        grad[rows[better]] = again.grad[pick[better]]
         ok[rows] = np.where(better, again.success[pick], False)
         nit[rows] += again.nit[pick]
-        grad = reduced.grad(z)
+        # the other starts that ended at these saddles follow their escapes
+        followers = np.flatnonzero(np.isin(group, rows) & (group != np.arange(len(z))))
+        leader = group[followers]
+        z[followers], fun[followers], grad[followers] = z[leader], fun[leader], grad[leader]
+        ok[followers] = ok[leader]
     return z, fun, ok, nit
+
+
+def _groups(z: np.ndarray, fun: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """For every row, the row of the lowest converged start at the same point (as
+    :func:`_distinct` tells points apart); ``-1`` for rows that did not converge."""
+    group = np.full(len(z), -1)
+    scale = np.maximum(1.0, np.abs(z).max(axis=0)) if len(z) else np.ones(0)
+    leaders: list[int] = []
+    rows = np.flatnonzero(ok & np.isfinite(fun))
+    for i in rows[np.argsort(fun[rows], kind="stable")]:
+        same = next((j for j in leaders if np.max(np.abs(z[i] - z[j]) / scale) <= 1e-4), None)
+        if same is None:
+            leaders.append(int(i))
+            same = int(i)
+        group[i] = same
+    return group
 
 
 def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray

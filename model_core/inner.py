@@ -110,13 +110,18 @@ class _NewtonSystem:
 
 
 def _final_newton_step(model: Model, rows: np.ndarray, x: np.ndarray, fun: np.ndarray,
-                       grad: np.ndarray, system: _NewtonSystem, bounds: np.ndarray) -> None:
+                       grad: np.ndarray | None, system: _NewtonSystem, bounds: np.ndarray
+                       ) -> np.ndarray:
     """One undamped Newton step for converged rows (quadratic convergence takes them to
-    rounding level), kept where it does not raise the NLL beyond rounding; updates in place."""
+    rounding level), kept where it does not raise the NLL beyond rounding; updates in place
+    (``grad`` too, unless it is ``None``) and returns the rows that moved."""
     trial = np.clip(x[rows] + system.step(np.zeros(len(rows))), bounds[:, 0], bounds[:, 1])
-    value, gradient = model.nll(trial), model.grad(trial)
+    value = model.nll(trial)
     keep = value <= fun[rows] + _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
-    x[rows[keep]], fun[rows[keep]], grad[rows[keep]] = trial[keep], value[keep], gradient[keep]
+    x[rows[keep]], fun[rows[keep]] = trial[keep], value[keep]
+    if grad is not None:
+        grad[rows[keep]] = model.take(np.flatnonzero(keep)).grad(trial[keep])
+    return rows[keep]
 
 
 def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonSystem,
@@ -234,7 +239,8 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
     lam = np.full(n, _LAMBDA0)
     previous = np.full(n, np.inf)
     active = np.flatnonzero(np.isfinite(fun))
-    stale = np.zeros(0, int)
+    # with differences, gradients of rows moved by a last step are computed once, at the end
+    stale = np.zeros(n, bool)
     for _ in range(max_iter):
         if active.size == 0:
             break
@@ -256,8 +262,10 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
         done = (dec < tol) | (basin & (dec >= 0.5 * previous[active]))
         previous[active] = decrement[active] = dec
         if done.any():
-            _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x, fun, grad,
-                               system.take(done), bounds)
+            moved_last = _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x,
+                                            fun, None if curvature.differences else grad,
+                                            system.take(done), bounds)
+            stale[moved_last] = True
         success[active[done]] = True
         newton = basin & ~done
         if newton.any():
@@ -283,10 +291,12 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
         small = decrement[stuck] < _STUCK_RTOL * np.maximum(1.0, np.abs(fun[stuck]))
         success[stuck[small]] = True
         active = np.sort(moved)
-        stale = active
-    if curvature.differences and stale.size:
-        # rows that moved in the last iteration: their gradient is that of the old point
-        grad[stale] = model.take(stale).grad(x[stale])
+    if curvature.differences:
+        # rows still moving when the iterations ran out have the gradient of their last point
+        stale[active] = True
+        rows = np.flatnonzero(stale)
+        if rows.size:
+            grad[rows] = model.take(rows).grad(x[rows])
     return BatchMinimum(x, fun, grad, success, nit, decrement)
 
 

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from . import rattle
 from .dispatch import advance_chains, map_ordered
-from .gaps import HoleEdges, farthest_points
+from .gaps import HoleEdges, curve_ends, farthest_points
 from .results import ContourBatch
 from .run import ContourRun
 from .stages import Rays
@@ -136,8 +136,15 @@ class SeedPool:
         """Up to ``n`` kept points on hole edges (used once each), with headings into the
         holes (scaled): ``(Y, P, island, heading)``."""
         spaced = self.run.spaced
-        idx, toward = self.edges.select(spaced.scaled(self.kept_y), self.seedable,
-                                        spaced.scaled(occupied), n, self._inside_probe)
+        if self.run.k == 2:
+            idx, toward = curve_ends(spaced.scaled(self.kept_y), self.seedable, spaced.spacing,
+                                     self._inside_probe)
+            U = spaced.scaled(self.kept_y[idx])
+            pick = farthest_points(U, _distance_to(U, spaced.scaled(occupied)), n)
+            idx, toward = idx[pick], toward[pick]
+        else:
+            idx, toward = self.edges.select(spaced.scaled(self.kept_y), self.seedable,
+                                            spaced.scaled(occupied), n, self._inside_probe)
         self.seedable[idx] = False
         return self.kept_y[idx], self.kept_p[idx], self.kept_island[idx], toward
 
@@ -151,8 +158,19 @@ def gaps_stage(run: ContourRun, pool: SeedPool, rays: Rays
                ) -> Generator[ContourBatch, None, tuple[np.ndarray, ...]]:
     """Gap candidates from ``rays``; the farthest seed the chains.  Returns the chains'
     seeds ``(Y, P, island)`` (kept points farthest from the candidates fill up to
-    ``n_chains``)."""
+    ``n_chains``).
+
+    With two axes the refined rays (:func:`.stages.angular_rays`) leave gaps only
+    where the curve hides from every anchor: the chains start at the ends of the
+    gaps (hole edges) only, and there are none when the curve is covered.
+    """
     n_chains = run.settings.n_chains
+    if run.k == 2:
+        Y, P, island, _ = pool.edge_seeds(n_chains, np.zeros((0, run.k)))
+        yield run.record("gaps", Y[:0], P[:0], from_radial=False, on_bound=np.zeros(0, bool),
+                         residual=np.zeros(0), island=island[:0], n_done=len(Y),
+                         n_total=n_chains)
+        return Y, P, island
     pool.add_candidates(rays)
     Y, P, R, island = pool.take_candidates(n_chains, np.zeros((0, run.k)), run.spaced.spacing)
     keep = run.spaced.offer(Y)

@@ -8,9 +8,10 @@ known islands are solved:
 1. The **search box** is the parameter bounds where they are finite and,
    along open sides, :attr:`~.settings.ContourSettings.explore_reach` extents
    of the region found beyond it.
-2. A **scan**: a scrambled Sobol set of ``n_explore / (m + 1)`` points of the
-   box (``m`` profiled parameters each need an inner fit), the NLL at each in
-   one batched call.
+2. A **scan**: a scrambled Sobol set of ``n_explore`` points of the box, the
+   NLL at each in one batched call.  Profiled parameters are set to the
+   nearest anchor's linear prediction, not fitted: the value is then an upper
+   bound of the profiled NLL, still a sure test of being inside, and cheap.
 3. **Descents**: from scan points inside the region (``NLL < T``) and from the
    lowest of the others, chosen farthest-point style away from every point
    found (so they spread over the box instead of piling up near the known
@@ -39,14 +40,20 @@ from .results import ContourBatch
 from .run import ContourRun
 from .stages import INSIDE_MARGIN, Rays, add_minima, distinct_rows, launch_rays
 
-__all__ = ["MAX_DESCENTS", "MAX_ROUNDS", "explore_stage", "search_box"]
+__all__ = ["DESCENT_ROWS", "DESCENT_TOL", "MAX_DESCENTS", "MAX_ROUNDS", "MIN_DESCENTS",
+           "explore_stage", "search_box"]
 
 #: Most rounds of scan and descents (each round searches around the islands of the last).
 MAX_ROUNDS = 4
-#: Most descents per round: one batched fit, whose cost grows with the rows.
+#: Most descents per round: one batched fit of ``MAX_DESCENTS`` rows (fewer with many free
+#: parameters: each descent's Hessian costs ``npar + 1`` gradient rows, and at most
+#: :data:`DESCENT_ROWS` of them are spent per round) ...
 MAX_DESCENTS = 64
-#: Scan points never number fewer than this, however many parameters are profiled.
-_MIN_SCAN = 128
+#: ... and at least :data:`MIN_DESCENTS`.
+DESCENT_ROWS, MIN_DESCENTS = 512, 16
+#: Newton-decrement tolerance of the descents: a basin and its depth are known long
+#: before the fit's own 1e-16, and its minimum only anchors rays.
+DESCENT_TOL = 1e-10
 #: Descents start only from scan points at least this far (in extents of the region
 #: found) from every point found: nearer ones fall back into the known islands.
 _FAR = 0.25
@@ -76,7 +83,7 @@ def _extent(found: np.ndarray) -> np.ndarray:
 
 
 def _descent_starts(scan: np.ndarray, value: np.ndarray, found: np.ndarray,
-                    threshold: float) -> np.ndarray:
+                    threshold: float, n_max: int) -> np.ndarray:
     """Indices of scan points to descend from: inside the region or low, far from ``found``."""
     finite = np.isfinite(value)
     if not finite.any():
@@ -86,7 +93,7 @@ def _descent_starts(scan: np.ndarray, value: np.ndarray, found: np.ndarray,
     extent = _extent(found)
     U, known = scan[usable] / extent, found / extent
     distance = cKDTree(known).query(U)[0]
-    return usable[farthest_points(U, distance, MAX_DESCENTS, min_distance=_FAR)]
+    return usable[farthest_points(U, distance, n_max, min_distance=_FAR)]
 
 
 def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
@@ -98,7 +105,9 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
     names = surface.model.parameter_names
     fixed = {names[i]: v for i, v in surface.fixed.items()}
     bounds = {n: tuple(b) for n, b in zip(names, surface.all_bounds, strict=True)}
-    n_scan = max(s.n_explore // (surface.m + 1), _MIN_SCAN)
+    n_scan = s.n_explore
+    n_descents = int(np.clip(DESCENT_ROWS // (surface.model.npar + 1), MIN_DESCENTS,
+                             MAX_DESCENTS))
     n_islands = len(run.minima)
     for n_round in range(1, MAX_ROUNDS + 1):
         surface = run.surface
@@ -107,9 +116,10 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
         run.search_box = box
         scan = box_points(box, n_scan, run.rng.explore)
         nearest = cKDTree(anchors.points / _extent(found)).query(scan / _extent(found))[1]
-        value, P = surface.value(scan, _predicted(surface, anchors, nearest, scan))
+        P = _predicted(surface, anchors, nearest, scan)
+        value = surface.nll_at(scan, P)
         run.count(n_scan)
-        starts = _descent_starts(scan, value, found, surface.threshold)
+        starts = _descent_starts(scan, value, found, surface.threshold, n_descents)
         message = (f"round {n_round}: {n_scan} points in the search box, "
                    f"{len(starts)} descents")
         if len(starts) == 0:
@@ -118,7 +128,8 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
         best = fit(surface.model, fixed=fixed, bounds=bounds,
                    init=surface.full(run.theta_mle[None],
                                      run.minima_profiled[:1])[0],
-                   starts=surface.full(scan[starts], P[starts]), hessian="differences")
+                   starts=surface.full(scan[starts], P[starts]), hessian="differences",
+                   tol=DESCENT_TOL)
         run.count(best.nfev)
         fresh = _new_minima(run, best.minima_x, best.minima_fun)
         if len(fresh[0]) and fresh[2].min() < run.nll_min - _deeper(run.nll_min):

@@ -83,13 +83,13 @@ def trace(run: ContourRun, anchors: Anchors, *, explore: bool = True
     if run.k > 1 and s.n_chains > 0:
         pool = SeedPool(run)
         gap_rays = launch_rays(run, anchors, run.rng.gaps, s.n_gap_candidates) \
-            if s.n_gap_candidates else Rays.empty()
+            if s.n_gap_candidates and run.k > 2 else Rays.empty()
         seeds = yield from gaps_stage(run, pool, gap_rays)
         if len(seeds[0]) and run.budget_left():
             yield from rattle_stage(run, pool, *seeds)
-        if run.status == "complete":
-            run.rescale_if_grown()
-            yield from fill_stage(run, SeedPool(run))
+            if run.status == "complete":
+                run.rescale_if_grown()
+                yield from fill_stage(run, SeedPool(run))
     if run.status == "complete" and s.faces and run.k > 1:
         yield from faces_stage(run, trace)
     if run.status == "budget_exhausted" and run.uncovered is None:

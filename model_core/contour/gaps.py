@@ -16,7 +16,11 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["HoleEdges", "edge_points", "farthest_points"]
+__all__ = ["HoleEdges", "curve_ends", "edge_points", "farthest_points"]
+
+#: On a covered curve every kept point has a neighbour on each side within two
+#: spacings (consecutive points are at most a spacing apart before thinning).
+_CURVE_REACH = 2.0
 
 
 def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int, *,
@@ -82,6 +86,36 @@ def edge_points(points: np.ndarray, usable: np.ndarray, spacing: float, occupied
     Indices into ``points`` and unit directions ``(n, k)`` (scaled) toward the holes.
     """
     return HoleEdges(spacing).select(points, usable, occupied, n_select, inside)
+
+
+def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
+               inside: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two axes: kept points at the end of a covered stretch of curve, and the way on.
+
+    A point is an end when every neighbour within ``_CURVE_REACH`` spacings lies
+    on the same side of it along the direction to its nearest neighbour; the way
+    on is the opposite direction.  Ends whose way on leaves the parameter bounds
+    (``inside(point + 3 spacings ahead)`` false) are skipped.
+
+    Returns indices into ``points`` (usable ones only) and unit headings (scaled).
+    """
+    n = len(points)
+    if n < 2:
+        return np.zeros(0, int), np.zeros((0, points.shape[1] if points.ndim == 2 else 2))
+    tree = cKDTree(points)
+    k = min(12, n)
+    dist, nb = tree.query(points, k=k, distance_upper_bound=_CURVE_REACH * spacing)
+    valid = np.isfinite(dist) & (nb != np.arange(n)[:, None])
+    offsets = np.where(valid[..., None], points[np.where(valid, nb, 0)] - points[:, None, :], 0.0)
+    first = np.argmax(valid, axis=1)
+    tangent = offsets[np.arange(n), first]
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
+    along = np.einsum("bjk,bk->bj", offsets, tangent)
+    one_sided = ~np.any(valid & (along < 0), axis=1)
+    heading = -tangent
+    ends = np.flatnonzero(usable & one_sided & valid.any(axis=1))
+    ends = ends[inside(points[ends] + 3.0 * spacing * heading[ends])]
+    return ends, heading[ends]
 
 
 class HoleEdges:

@@ -271,13 +271,15 @@ class ContourRun:
 
     # -- rays --------------------------------------------------------------------------------
     def solve_rays(self, origins: np.ndarray, directions: np.ndarray, profiled: np.ndarray,
-                   predictors: np.ndarray | None = None) -> list[RayResult]:
+                   predictors: np.ndarray | None = None,
+                   start: tuple[np.ndarray, np.ndarray] | None = None) -> list[RayResult]:
         """Rays in chunks of ``batch_size``, on the executor; results in order."""
         size = self.settings.batch_size
         r_init = float(np.sqrt(self.delta))
         calls = [((self.surface, origins[i:i + size], directions[i:i + size],
                    profiled[i:i + size], r_init, self.settings.tol,
-                   None if predictors is None else predictors[i:i + size]), {})
+                   None if predictors is None else predictors[i:i + size],
+                   None if start is None else (start[0][i:i + size], start[1][i:i + size])), {})
                  for i in range(0, len(origins), size)]
         results = list(map_ordered(self.executor, ray_unit, calls))
         self.count(sum(r.n_evaluations for r in results))

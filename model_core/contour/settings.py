@@ -72,7 +72,7 @@ class ContourSettings:
     n_gap_candidates: int = 3000
     tol: float = 1e-9
     batch_size: int = 4096
-    n_starts: int = 64
+    n_starts: int = 32
     n_explore: int = 2048
     explore_reach: float = 30.0
     max_points: int = 100_000

@@ -1,13 +1,23 @@
 """The ``mle`` and ``radial`` stages, and launching rays from anchors.
 
 ``mle``
-    Multi-start fit (:func:`model_core.fit`, starts spread over the parameter
-    box); every distinct minimum inside the region anchors rays
-    (:mod:`.anchors`), with its own whitening map.
+    Multi-start fit (:func:`model_core.fit`, starts spread over the axes' box
+    by :func:`axis_starts`); every distinct minimum inside the region anchors
+    rays (:mod:`.anchors`), with its own whitening map.
 ``radial``
     The rays' crossings (or bound points) offered, in a fixed order, to the
     evenly spaced set; the metric is fixed first from every point found so far
     (:meth:`.run.ContourRun.set_metric`).
+
+With two axes the contour is a curve, and rays need not be random: each
+anchor's rays start at :data:`FIRST_ANGLES` evenly spaced angles (whitened,
+with a random offset), and rounds of rays at the mid-angles are added wherever
+two neighbouring points lie farther apart than twice the spacing (so every
+point of the curve between them lies within a spacing of one of them; each
+new ray starts from its neighbours' solution), until no such gap is left or
+``n_radial`` rays have been spent.  A star-shaped curve is then covered by rays alone, at about the
+cost of the points it needs; what stays hidden from every anchor is left to the
+chains.
 """
 
 from __future__ import annotations
@@ -18,18 +28,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fit import fit
+from ..inner import FD_STEP, gradient_differences
+from ..starts import spread_starts
 from .anchors import Anchors, find_anchors
 from .islands import segment_links
-from .radial import RayResult
+from .radial import RayResult, concat_rays
 from .results import ContourBatch
 from .run import ContourRun
 
-__all__ = ["INSIDE_MARGIN", "Rays", "add_minima", "distinct_rows", "launch_rays", "mle_stage",
-           "radial_stage"]
+__all__ = ["FIRST_ANGLES", "INSIDE_MARGIN", "Rays", "add_minima", "axis_starts",
+           "distinct_rows", "launch_rays", "mle_stage", "radial_stage"]
 
 #: A minimum anchors rays only when it lies this share of ``Delta`` below ``T``: a
 #: minimum on the surface itself has no inside to start from.
 INSIDE_MARGIN = 1e-3
+#: With two axes, the first rays of each anchor (evenly spaced angles) ...
+FIRST_ANGLES = 32
+#: ... and the most rounds of mid-angle rays (each halves the angular gaps it fills).
+_REFINE_ROUNDS = 12
+#: Neighbouring points farther apart than this many spacings get a ray between them:
+#: every point of the curve between them is then within a spacing of one of them.
+_LARGEST_GAP = 2.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -55,12 +74,16 @@ class Rays:
 
 
 def launch_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_rays: int, *,
-                both_ways_k1: bool = False) -> Rays:
+                both_ways_k1: bool = False, angular: bool = True) -> Rays:
     """``n_rays`` rays from the anchors (round robin) in random whitened directions.
 
-    With one axis and ``both_ways_k1``, two rays per anchor (up and down).
+    With one axis and ``both_ways_k1``, two rays per anchor (up and down); with
+    two axes and ``angular``, evenly spaced angles refined where the points are
+    sparse (:func:`angular_rays`), at most ``n_rays`` of them.
     """
     n_anchor, k = len(anchors), run.k
+    if k == 2 and angular:
+        return angular_rays(run, anchors, rng, n_rays)
     if k == 1 and both_ways_k1:
         index = np.repeat(np.arange(n_anchor), 2)
         e = np.tile([[1.0], [-1.0]], (n_anchor, 1))
@@ -74,13 +97,129 @@ def launch_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_r
     return Rays(results, anchors.owner[index])
 
 
+def angular_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_rays: int
+                 ) -> Rays:
+    """Two axes: rays at evenly spaced whitened angles from every anchor, refined by
+    mid-angle rays wherever neighbouring points are farther apart than the spacing.
+
+    The rays come back in the order (anchor, angle), so that offering their points
+    in order walks along the curve.
+    """
+    n_anchor = len(anchors)
+    n_first = int(np.clip(n_rays // max(n_anchor, 1), 1, FIRST_ANGLES))
+    owner = np.repeat(np.arange(n_anchor), n_first)
+    angle = 2.0 * np.pi * (np.tile(np.arange(n_first), n_anchor)
+                           + rng.random(n_anchor)[owner]) / n_first
+    width = np.full(len(owner), 2.0 * np.pi / n_first)
+    results = [_solve_angles(run, anchors, owner, angle, None)]
+    spent = len(owner)
+    spacing = run.settings.spacing
+    for _ in range(_REFINE_ROUNDS):
+        solved = concat_rays(results)
+        ok = solved.ok
+        if not ok.any():
+            break
+        # each ray's neighbour: the next ray of the same anchor by angle, cyclically
+        order = np.lexsort((angle, owner))
+        sorted_owner = owner[order]
+        first_of = np.searchsorted(sorted_owner, sorted_owner, side="left")
+        last = np.r_[sorted_owner[1:] != sorted_owner[:-1], True]
+        following = np.where(last, order[first_of], np.roll(order, -1))
+        neighbour = np.empty_like(order)
+        neighbour[order] = following
+        scale = _provisional_scale(run, solved.points[ok])
+        gap = np.linalg.norm((solved.points[neighbour] - solved.points) / scale, axis=1)
+        need = ok & ok[neighbour] & ~(solved.on_bound & solved.on_bound[neighbour]) \
+            & (gap > _LARGEST_GAP * spacing)
+        rows = np.flatnonzero(need)[:max(n_rays - spent, 0)]
+        if rows.size == 0:
+            break
+        half = 0.5 * width[rows]
+        start = _midpoint_guess(solved, rows, neighbour, width)
+        new_owner, new_angle = owner[rows], angle[rows] + half
+        width[rows] = half
+        results.append(_solve_angles(run, anchors, new_owner, new_angle, start))
+        owner = np.concatenate([owner, new_owner])
+        angle = np.concatenate([angle, new_angle])
+        width = np.concatenate([width, half])
+        spent += rows.size
+    order = np.lexsort((angle, owner))
+    return Rays([concat_rays(results, order)], anchors.owner[owner[order]])
+
+
+def _midpoint_guess(solved: RayResult, rows: np.ndarray, neighbour: np.ndarray,
+                    width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Radius and profiled parameters at the mid-angle after each of ``rows``: the cubic
+    through the two rays on either side (by angle), or the mean of the two neighbours
+    where the outer ones are missing.  A good guess saves a Newton iteration per ray."""
+    previous = np.empty_like(neighbour)
+    previous[neighbour] = np.arange(len(neighbour))
+    h, i, j = previous[rows], rows, neighbour[rows]
+    l = neighbour[j]
+    t = np.stack([-width[h], np.zeros(len(i)), width[i], width[i] + width[j]], axis=1)
+    x = 0.5 * width[i]
+    # Lagrange weights of the four nodes at x
+    weights = np.ones_like(t)
+    for a in range(4):
+        for b in range(4):
+            if a != b:
+                weights[:, a] *= (x - t[:, b]) / (t[:, a] - t[:, b])
+    nodes = np.stack([h, i, j, l], axis=1)
+    # four distinct rays on one anchor's curve (an anchor with three rays has no cubic)
+    cubic = solved.ok[nodes].all(axis=1) & (h != j) & (l != i) & (h != l)
+    w = np.where(cubic[:, None], weights, [[0.0, 0.5, 0.5, 0.0]])
+    radius = np.einsum("bn,bn->b", w, np.nan_to_num(solved.radius[nodes]))
+    profiled = np.einsum("bn,bnm->bm", w, np.nan_to_num(solved.profiled[nodes]))
+    return radius, profiled
+
+
+def _provisional_scale(run: ContourRun, points: np.ndarray) -> np.ndarray:
+    """The run's metric if fixed, else the extent of ``points`` and the minima."""
+    if run.spaced is not None:
+        return run.spaced.scale
+    found = np.vstack([points, run.minima])
+    span = np.ptp(found, axis=0)
+    fallback = span.max() if span.max() > 0 else 1.0
+    return np.where(span > 1e-9 * fallback, span, fallback)
+
+
+def _solve_angles(run: ContourRun, anchors: Anchors, owner: np.ndarray, angle: np.ndarray,
+                  start: tuple[np.ndarray, np.ndarray] | None) -> RayResult:
+    e = np.column_stack([np.cos(angle), np.sin(angle)])
+    directions = np.einsum("rij,rj->ri", anchors.matrices[owner], e)
+    return concat_rays(run.solve_rays(anchors.points[owner], directions,
+                                      anchors.profiled[owner], anchors.predictors[owner],
+                                      start))
+
+
+def axis_starts(run: ContourRun, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` full parameter vectors spread over the axes' box (:mod:`model_core.starts`),
+    Cauchy-spread by each axis's conditional width at the initial values; profiled
+    parameters stay at theirs.  Islands live in the axes: spreading the starts over the
+    profiled parameters too would only cost iterations."""
+    surface = run.surface
+    x0 = surface.full(np.clip(surface.base[surface.axes], surface.bounds[:, 0],
+                              surface.bounds[:, 1])[None])[0]
+    step = FD_STEP * np.maximum(np.abs(x0), 1.0)[None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hess = gradient_differences(surface.model, x0[None], step, surface.all_bounds)[1][0]
+        width = 1.0 / np.sqrt(np.diagonal(hess)[surface.axes])
+    run.count(surface.model.npar + 1)
+    y0 = x0[surface.axes]
+    width = np.where(np.isfinite(width) & (width > 0), width, np.maximum(1.0, np.abs(y0)))
+    Y = spread_starts(y0, surface.bounds, width, n, rng)
+    X = np.tile(x0, (n, 1))
+    X[:, surface.axes] = Y
+    return X
+
+
 def mle_stage(run: ContourRun) -> Generator[ContourBatch, None, Anchors | None]:
     """Fit, set the level ``T``, and anchor rays at every minimum inside the region."""
     s, surface = run.settings, run.surface
     names = surface.model.parameter_names
     best = fit(surface.model, fixed={names[i]: v for i, v in surface.fixed.items()},
                bounds={n: tuple(b) for n, b in zip(names, surface.all_bounds, strict=True)},
-               n_starts=s.n_starts, rng=run.rng.mle, hessian="differences")
+               starts=axis_starts(run, s.n_starts - 1, run.rng.mle), hessian="differences")
     run.count(best.nfev)
     empty_y, empty_p = np.zeros((0, run.k)), np.zeros((0, surface.m))
     if not (best.success and np.isfinite(best.fun)):

@@ -103,7 +103,8 @@ class ContourSurface:
         """Profile: minimise over the profiled parameters at every row; ``(value, P)``."""
         X = self.full(Y, P0)
         inner = ReducedModel(self.model, self.profiled, X, self.all_bounds[self.profiled])
-        result = newton_minimize(inner, X[:, self.profiled], max_iter=50, tol=INNER_TOL)
+        result = newton_minimize(inner, X[:, self.profiled], max_iter=50, tol=INNER_TOL,
+                                 hessian="differences")
         value = np.where(result.success, result.fun, np.nan)
         return value, result.x
 
@@ -118,6 +119,10 @@ class ContourSurface:
         if not self.m:
             return self.model.nll(self.full(Y)), np.zeros((len(Y), 0))
         return self._inner(Y, P0)
+
+    def nll_at(self, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """The NLL at axis values ``Y (B, k)`` with the profiled parameters at ``P`` (no fit)."""
+        return self.model.nll(self.full(np.atleast_2d(np.asarray(Y, dtype=float)), P))
 
     def value_and_grad(self, Y: np.ndarray, P0: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
