@@ -28,12 +28,8 @@ from .results import ContourBatch
 from .run import ContourRun
 from .stages import Rays
 
-__all__ = ["SAMPLE_EVERY_STEPS", "SeedPool", "gaps_stage", "rattle_stage"]
+__all__ = ["SeedPool", "gaps_stage", "rattle_stage"]
 
-#: After the chains, the share of their last round's steps that found uncovered
-#: surface estimates the uncovered share of the surface (chains with refreshed
-#: momenta sample a surface evenly by area); only rounds at least this long count.
-SAMPLE_EVERY_STEPS = 10
 #: Restarted chains keep this many spacings from the other chains.
 _RESTART_CLEARANCE = 2.0
 
@@ -218,8 +214,6 @@ def rattle_stage(run: ContourRun, pool: SeedPool, Y: np.ndarray, P: np.ndarray,
         yield run.record("rattle", Yk, Pk, from_radial=False, on_bound=np.zeros(len(Yk), bool),
                          residual=res[keep], island=Ik, n_done=done, n_total=s.n_steps)
         if not run.budget_left():
-            if m >= SAMPLE_EVERY_STEPS:
-                run.uncovered = float(keep.sum() / max(1, len(cand)))
             return
         if run.rescale_if_grown():
             pool.reset_edges()

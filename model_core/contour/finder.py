@@ -92,8 +92,11 @@ def trace(run: ContourRun, anchors: Anchors, *, explore: bool = True
                 yield from fill_stage(run, SeedPool(run))
     if run.status == "complete" and s.faces and run.k > 1:
         yield from faces_stage(run, trace)
-    if run.status == "budget_exhausted" and run.uncovered is None:
+    if run.status == "budget_exhausted":
         run.uncovered = estimate_uncovered(run)
+        if run.uncovered is not None:
+            run.message += (f"; an estimated {run.uncovered:.1%} of the surface lies farther "
+                             "than the spacing from every point")
 
 
 def iter_contour(model: Model, *, confidence_level: float = 0.95,

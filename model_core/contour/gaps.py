@@ -18,9 +18,9 @@ from scipy.spatial import cKDTree
 
 __all__ = ["HoleEdges", "curve_ends", "edge_points", "farthest_points"]
 
-#: On a covered curve every kept point has a neighbour on each side within two
-#: spacings (consecutive points are at most a spacing apart before thinning).
-_CURVE_REACH = 2.0
+#: On a covered curve every kept point has a neighbour on each side at most two
+#: spacings away (:func:`.stages.angular_rays` leaves no wider gap); look a little farther.
+_CURVE_REACH = 2.5
 
 
 def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int, *,
