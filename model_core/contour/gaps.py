@@ -95,7 +95,8 @@ def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
     A point is an end when every neighbour within ``_CURVE_REACH`` spacings lies
     on the same side of it along the direction to its nearest neighbour; the way
     on is the opposite direction.  Ends whose way on leaves the parameter bounds
-    (``inside(point + 3 spacings ahead)`` false) are skipped.
+    (``inside(point + 3 spacings ahead)`` false) are skipped.  A point without
+    neighbours is an end both ways (its heading is ``nan``: any way on).
 
     Returns indices into ``points`` (usable ones only) and unit headings (scaled).
     """
@@ -112,10 +113,11 @@ def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
     along = np.einsum("bjk,bk->bj", offsets, tangent)
     one_sided = ~np.any(valid & (along < 0), axis=1)
-    heading = -tangent
-    ends = np.flatnonzero(usable & one_sided & valid.any(axis=1))
-    ends = ends[inside(points[ends] + 3.0 * spacing * heading[ends])]
-    return ends, heading[ends]
+    alone = ~valid.any(axis=1)
+    heading = np.where(alone[:, None], np.nan, -tangent)
+    ends = np.flatnonzero(usable & one_sided)
+    ahead = inside(points[ends] + 3.0 * spacing * np.nan_to_num(heading[ends]))
+    return ends[ahead | alone[ends]], heading[ends[ahead | alone[ends]]]
 
 
 class HoleEdges:
