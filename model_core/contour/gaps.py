@@ -18,6 +18,16 @@ from scipy.spatial import cKDTree
 
 __all__ = ["HoleEdges", "curve_ends", "edge_points", "farthest_points"]
 
+#: A hole edge is judged from the nearest :data:`_NEIGHBOURS` points within
+#: :data:`_REACH` spacings: enough to surround a point of an evenly covered patch.
+_NEIGHBOURS, _REACH = 12, 3.0
+#: On an edge the neighbours' centroid is offset away from the hole by more than this
+#: many spacings (inside a covered patch it is near zero).
+_EDGE_OFFSET = 0.5
+#: An edge (or curve end) seeds a chain only when this many spacings ahead of it, toward
+#: the hole, still lie within the parameter bounds.
+_AHEAD = 3.0
+
 #: On a covered curve every kept point has a neighbour on each side at most two
 #: spacings away (:func:`.stages.angular_rays` leaves no wider gap); look a little farther.
 _CURVE_REACH = 2.5
@@ -104,7 +114,7 @@ def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
     if n < 2:
         return np.zeros(0, int), np.zeros((0, points.shape[1] if points.ndim == 2 else 2))
     tree = cKDTree(points)
-    k = min(12, n)
+    k = min(_NEIGHBOURS, n)
     dist, nb = tree.query(points, k=k, distance_upper_bound=_CURVE_REACH * spacing)
     valid = np.isfinite(dist) & (nb != np.arange(n)[:, None])
     offsets = np.where(valid[..., None], points[np.where(valid, nb, 0)] - points[:, None, :], 0.0)
@@ -116,7 +126,7 @@ def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
     alone = ~valid.any(axis=1)
     heading = np.where(alone[:, None], np.nan, -tangent)
     ends = np.flatnonzero(usable & one_sided)
-    ahead = inside(points[ends] + 3.0 * spacing * np.nan_to_num(heading[ends]))
+    ahead = inside(points[ends] + _AHEAD * spacing * np.nan_to_num(heading[ends]))
     return ends[ahead | alone[ends]], heading[ends[ahead | alone[ends]]]
 
 
@@ -144,7 +154,7 @@ class HoleEdges:
         n, n_old = len(points), len(self._count)
         if n == n_old:
             return
-        radius = 3.0 * self.spacing
+        radius = _REACH * self.spacing
         tree = cKDTree(points)
         if n_old:
             near = tree.query_ball_point(points[n_old:], radius, return_sorted=False)
@@ -153,7 +163,8 @@ class HoleEdges:
         else:
             touched = np.zeros(0, int)
         rows = np.concatenate([touched, np.arange(n_old, n)])
-        dist, nb = tree.query(points[rows], k=min(13, n), distance_upper_bound=radius)
+        dist, nb = tree.query(points[rows], k=min(_NEIGHBOURS + 1, n),
+                              distance_upper_bound=radius)
         dist, nb = dist.reshape(len(rows), -1), nb.reshape(len(rows), -1)
         valid = np.isfinite(dist) & (nb != rows[:, None])
         count = valid.sum(axis=1)
@@ -177,8 +188,8 @@ class HoleEdges:
         spacing = self.spacing
         size = np.linalg.norm(self._offset, axis=1)
         heading = -self._offset / np.maximum(size, 1e-300)[:, None]
-        edge = np.flatnonzero(usable & (self._count >= 2) & (size > 0.5 * spacing))
-        edge = edge[inside(points[edge] + 3.0 * spacing * heading[edge])]
+        edge = np.flatnonzero(usable & (self._count >= 2) & (size > _EDGE_OFFSET * spacing))
+        edge = edge[inside(points[edge] + _AHEAD * spacing * heading[edge])]
         if edge.size == 0:
             return np.zeros(0, int), np.zeros((0, k))
         if len(occupied):

@@ -42,6 +42,8 @@ _AIM = 1e-2
 _TRUST = 0.1
 #: A point with a non-finite NLL is retreated from by this share of the last step.
 _RETREAT = 0.5
+#: A bracket narrower than this share of its radius has reached rounding.
+_BRACKET_RTOL = 4e-16
 
 
 def _pseudo_solve(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -211,7 +213,7 @@ def solve_joint(surface: ContourSurface, origins: np.ndarray, directions: np.nda
         p[a] = np.clip(pa + inner + response * (r_new - r[a])[:, None], bounds_p[:, 0],
                        bounds_p[:, 1])
         r[a] = r_new
-        tiny = np.isfinite(hi[a]) & ((hi[a] - lo[a]) <= 4e-16 * np.maximum(1.0, hi[a]))
+        tiny = np.isfinite(hi[a]) & ((hi[a] - lo[a]) <= _BRACKET_RTOL * np.maximum(1.0, hi[a]))
         active = np.concatenate([active[bad], a[~done & ~tiny]])
         active.sort()
     # reported residuals come from the plain NLL (the gradient call's value may differ in

@@ -30,7 +30,13 @@ from .surface import ContourSurface
 
 __all__ = ["RayResult", "concat_rays", "project_to_level", "ray_limits", "solve_rays"]
 
+#: Bracketing probes at ``r_init * 2**j``: from an eighth of the expected radius (a
+#: region far smaller than its quadratic estimate) to 4096 times it (a long valley).
 _PROBE_EXPONENTS = np.arange(-3, 13)
+#: Newton iterations aim at ``|NLL - T| <= _AIM * tol`` (a point counts from ``tol``).
+_AIM = 1e-2
+#: A bracket narrower than this share of its radius has reached rounding.
+_BRACKET_RTOL = 4e-16
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -171,13 +177,13 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
         points[b], residual[b], radius[b] = y[better], f[better], r[b]
         prof[b] = np.where(np.isfinite(value[better])[:, None], p_new[better], prof[b])
         ok[active[np.abs(f) <= tol]] = True
-        done = np.abs(f) <= 1e-2 * tol
+        done = np.abs(f) <= _AIM * tol
         with np.errstate(invalid="ignore", divide="ignore"):
             newton = r[active] - f / np.einsum("bk,bk->b", grad, directions[active])
         a_lo, a_hi = lo[active], hi[active]
         safe = np.isfinite(newton) & (newton > a_lo) & (newton < a_hi)
         r[active] = np.where(safe, newton, 0.5 * (a_lo + a_hi))
-        tiny = (a_hi - a_lo) <= 4e-16 * np.maximum(1.0, a_hi)
+        tiny = (a_hi - a_lo) <= _BRACKET_RTOL * np.maximum(1.0, a_hi)
         active = active[~done & ~tiny]
     return RayResult(points, prof, residual, radius, ok, reached_bound, unbounded, n_eval)
 
