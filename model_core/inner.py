@@ -96,8 +96,8 @@ class _NewtonSystem:
 
     def _inverse(self, lam: np.ndarray) -> np.ndarray:
         curvature = np.abs(self.w) + lam[:, None]
-        flat = curvature <= _PSEUDO_INVERSE_RTOL * np.maximum(np.abs(self.w).max(axis=-1, keepdims=True),
-                                                    1e-300)
+        largest = np.maximum(np.abs(self.w).max(axis=-1, keepdims=True), 1e-300)
+        flat = curvature <= _PSEUDO_INVERSE_RTOL * largest
         return np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, curvature))
 
     def step(self, lam: np.ndarray) -> np.ndarray:

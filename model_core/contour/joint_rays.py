@@ -86,8 +86,9 @@ def solve_joint(surface: ContourSurface, origins: np.ndarray, directions: np.nda
     ``limit``, ``bound_axis``, ``bound_value`` come from
     :func:`~.radial.ray_limits`; ``exponents`` are the bracketing probes'
     powers of two; ``start = (r, p)`` replaces the first guess where it lies
-    beyond the bracket's inside end (e.g. a neighbouring ray's solution).  Returns ``(points, profiled, residual, radius, ok, on_bound,
-    unbounded, n_evaluations)``.
+    beyond the bracket's inside end (e.g. a neighbouring ray's solution).
+    Returns ``(points, profiled, residual, radius, ok, on_bound, unbounded,
+    n_evaluations)``.
     """
     n, k = origins.shape
     m = surface.m

@@ -3,10 +3,10 @@
 Distances are measured with each axis divided by a scale (the extent of the
 region found), so spacing means the same thing along a long flat valley and
 across a narrow tube.  When the region turns out larger than first seen, the
-run builds a new set in the wider metric and :meth:`SpacedPoints.insert` puts the
-points already found, which keep guarding their neighbourhoods.  Candidates are offered in a fixed
-order and accepted greedily, so the kept set depends only on that order, never
-on how the work was batched.
+run builds a new set in the wider metric and inserts the points already found
+(:meth:`SpacedPoints.insert`), which keep guarding their neighbourhoods.
+Candidates are offered in a fixed order and accepted greedily, so the kept set
+depends only on that order, never on how the work was batched.
 """
 
 from __future__ import annotations

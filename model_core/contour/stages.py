@@ -155,7 +155,7 @@ def _midpoint_guess(solved: RayResult, rows: np.ndarray, neighbour: np.ndarray,
     previous = np.empty_like(neighbour)
     previous[neighbour] = np.arange(len(neighbour))
     h, i, j = previous[rows], rows, neighbour[rows]
-    l = neighbour[j]
+    after = neighbour[j]
     t = np.stack([-width[h], np.zeros(len(i)), width[i], width[i] + width[j]], axis=1)
     x = 0.5 * width[i]
     # Lagrange weights of the four nodes at x
@@ -164,9 +164,9 @@ def _midpoint_guess(solved: RayResult, rows: np.ndarray, neighbour: np.ndarray,
         for b in range(4):
             if a != b:
                 weights[:, a] *= (x - t[:, b]) / (t[:, a] - t[:, b])
-    nodes = np.stack([h, i, j, l], axis=1)
+    nodes = np.stack([h, i, j, after], axis=1)
     # four distinct rays on one anchor's curve (an anchor with three rays has no cubic)
-    cubic = solved.ok[nodes].all(axis=1) & (h != j) & (l != i) & (h != l)
+    cubic = solved.ok[nodes].all(axis=1) & (h != j) & (after != i) & (h != after)
     w = np.where(cubic[:, None], weights, [[0.0, 0.5, 0.5, 0.0]])
     radius = np.einsum("bn,bn->b", w, np.nan_to_num(solved.radius[nodes]))
     profiled = np.einsum("bn,bnm->bm", w, np.nan_to_num(solved.profiled[nodes]))

@@ -5,9 +5,10 @@ constant speed and, once they have forgotten where they started, spend equal
 time on equal areas (in the scaled metric).  Their steps vary in length, so
 each position is weighted by the length of the step that reached it; the
 weighted share of positions farther than ``spacing`` from every kept point
-estimates the share of the surface the points do not cover.  :func:`estimate_uncovered` runs :data:`PROBE_CHAINS` short chains from
-kept points drawn at random (their own random stream) and counts after a
-burn-in.  Starting from
+estimates the share of the surface the points do not cover.
+:func:`estimate_uncovered` runs :data:`PROBE_CHAINS` short chains from kept
+points drawn at random (their own random stream) and counts after a burn-in.
+Starting from
 covered points biases the estimate low when the chains mix slowly: it is a
 floor, reported as an estimate.
 """
