@@ -44,7 +44,11 @@ class ContourSettings:
         Along axes without bounds, the search for separate regions reaches this
         many extents of the region found (on each side of it).
     max_points : int
-        Stop (status ``"budget_exhausted"``) after this many points.
+        Stop (status ``"budget_exhausted"``) after this many points.  The default
+        completes any convex region's surface (faces included) at the default
+        spacing: points at least ``h`` apart cover at most ``sqrt(3) / 2 * h**2``
+        of area each (hexagonal packing), and in the metric where the region's
+        bounding box is the unit cube its surface has an area of at most 6.
     spacing : float
         Least distance between points, in the scaled metric.
     sync_every : int
@@ -75,7 +79,7 @@ class ContourSettings:
     n_starts: int = 32
     n_explore: int = 2048
     explore_reach: float = 30.0
-    max_points: int = 100_000
+    max_points: int = 110_000
     spacing: float = 0.008
     sync_every: int = 20
     refresh_every: int = 10
