@@ -14,7 +14,8 @@ whose plane the points found come near, this stage
    with it);
 3. fills the face's **interior** with a square lattice of pitch ``spacing``
    (in the scaled metric) over the edge's bounding box, keeping the lattice
-   points with ``NLL <= T``.
+   points with ``NLL <= T`` (faces of up to :data:`MAX_LATTICE_DIM` dimensions;
+   a lattice that would outgrow the point budget is left out, with a note).
 
 Every point is offered to the run's evenly spaced set, so the face is sampled
 as evenly as the surface and never crowds it; face points are flagged
@@ -35,7 +36,7 @@ from .results import ContourBatch
 from .run import ContourRun
 from .stages import INSIDE_MARGIN, add_minima, distinct_rows
 
-__all__ = ["FACE_STARTS", "NEAR_PLANE", "faces_stage"]
+__all__ = ["FACE_STARTS", "MAX_LATTICE_DIM", "NEAR_PLANE", "faces_stage"]
 
 #: Points found within this many spacings of a bound plane seed its face's descents.
 NEAR_PLANE = 2.0
@@ -44,6 +45,9 @@ FACE_STARTS = 16
 #: The lattice's pitch exceeds the spacing by this share, so that neighbours are never
 #: refused by rounding.
 _PITCH_MARGIN = 1e-9
+#: Faces of more dimensions (k >= 4) get their edge only: a lattice filling a volume at
+#: the spacing would hold millions of points.
+MAX_LATTICE_DIM = 2
 
 Trace = Callable[..., Iterator[ContourBatch]]
 
@@ -127,9 +131,12 @@ def _face(run: ContourRun, trace: Trace, axis: int, value: float, n_done: int, n
         if not run.budget_left():
             return True
     edge = plane.points
-    if len(edge) and run.budget_left():
+    if len(edge) and run.k - 1 <= MAX_LATTICE_DIM and run.budget_left():
         yield from _interior(run, axis, value, edge.points, edge.full, labels, tree, n_done,
                              n_total)
+    elif len(edge) and run.k - 1 > MAX_LATTICE_DIM:
+        run.notes.append(f"the face on the bound {run.surface.axis_names[axis]} = {value:g} "
+                         f"has {run.k - 1} dimensions: its edge is sampled, not its interior")
     return True
 
 
@@ -144,6 +151,10 @@ def _interior(run: ContourRun, axis: int, value: float, edge: np.ndarray, edge_f
     pitch = spaced.spacing * (1.0 + _PITCH_MARGIN)
     lo, hi = U.min(axis=0), U.max(axis=0)
     ticks = [np.arange(a, b + 0.5 * pitch, pitch) for a, b in zip(lo, hi, strict=True)]
+    if np.prod([len(t) for t in ticks]) > run.settings.max_points:
+        run.notes.append(f"the face on the bound {run.surface.axis_names[axis]} = {value:g} "
+                         "needs more lattice points than max_points: its interior is left out")
+        return
     grid = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(ticks))
     Y_plane = center + grid * scale
     nearest = cKDTree(U).query(grid)[1]
