@@ -43,8 +43,9 @@ iminuit's ``mncontour`` (issue 10), optionally side by side with spey.
     * a two-bin correlated-background model, the contour over (``mu``, ``theta_0``)
       with ``theta_1`` profiled.
 
-    Ours runs at its defaults and once more with ``spacing=0.02`` (about as many
-    points as iminuit's).  Prints medians, the ratios, the points, and the largest
+    Ours runs at its defaults, once more with ``spacing=0.02`` (about as many
+    points as iminuit's) and once without the search for islands (``n_explore=0``;
+    MnContours searches none either).  Prints medians, the ratios, the points, and the largest
     ``|NLL_profiled - T|`` of both point sets (iminuit's points re-profiled by us).
 
 Coverage: the reference surface is built independently (marching cubes on a
@@ -226,8 +227,8 @@ def profiled_benchmark(repeats: int) -> None:
     """Part (d)."""
     for label, (model, axes) in (("HistFactory, 12 parameters, 10 profiled", workspace_case()),
                                  ("correlated background, 1 profiled", correlated_case())):
-        times: dict[str, list[float]] = {"ours": [], "ours matched": [], "iminuit": [],
-                                         "iminuit+grad": []}
+        times: dict[str, list[float]] = {"ours": [], "ours matched": [], "ours no search": [],
+                                         "iminuit": [], "iminuit+grad": []}
         for seed in range(repeats):
             t0 = time.perf_counter()
             ours = mc.find_contour(model, parameters=axes, rng=seed)
@@ -235,6 +236,9 @@ def profiled_benchmark(repeats: int) -> None:
             t0 = time.perf_counter()
             matched = mc.find_contour(model, parameters=axes, rng=seed, spacing=MATCHED_SPACING)
             times["ours matched"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            alone = mc.find_contour(model, parameters=axes, rng=seed, n_explore=0)
+            times["ours no search"].append(time.perf_counter() - t0)
             plain, elapsed = run_minuit(model, axes, False)
             times["iminuit"].append(elapsed)
             graded, elapsed = run_minuit(model, axes, True)
@@ -242,14 +246,15 @@ def profiled_benchmark(repeats: int) -> None:
         median = {k: statistics.median(v) for k, v in times.items()}
         reference = min(median["iminuit"], median["iminuit+grad"])
         print(f"{label}, contour over {axes}, CL 0.95, {repeats} runs each (interleaved):")
-        for name, result in (("ours", ours), ("ours matched", matched)):
+        for name, result in (("ours", ours), ("ours matched", matched),
+                             ("ours no search", alone)):
             on = result.on_bound
-            print(f"  {name:<13} median {median[name]:.3f} s, {len(result.contour_points)} points "
+            print(f"  {name:<14} median {median[name]:.3f} s, {len(result.contour_points)} points "
                   f"({int(on.sum())} on bounds), max |NLL - T| "
                   f"{np.abs(result.residuals[~on]).max():.1e}, status {result.status}; "
                   f"{reference / median[name]:.1f}x faster than the faster iminuit")
         for name, points in (("iminuit", plain), ("iminuit+grad", graded)):
-            print(f"  {name:<13} median {median[name]:.3f} s, {len(points)} points, max |NLL - T| "
+            print(f"  {name:<14} median {median[name]:.3f} s, {len(points)} points, max |NLL - T| "
                   f"{profiled_residual(model, axes, points, ours.threshold):.1e}")
 
 
