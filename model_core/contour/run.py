@@ -249,8 +249,9 @@ class ContourRun:
         if not np.any(hi - lo > (1.0 + RESCALE_GROWTH) * self.spaced.scale):
             return False
         self.set_metric(lo, np.maximum(hi - lo, self.spaced.scale))
-        self.notes.append("the spacing metric was re-scaled to the extent of the region found "
-                          f"({', '.join(f'{v:.4g}' for v in self.spaced.scale)})")
+        note = "the spacing metric was re-scaled to the extent of the region found"
+        self.notes[:] = [n for n in self.notes if not n.startswith(note)]
+        self.notes.append(f"{note} ({', '.join(f'{v:.4g}' for v in self.spaced.scale)})")
         return True
 
     def record(self, stage: Stage, Y: np.ndarray, P: np.ndarray, *, from_radial: bool,

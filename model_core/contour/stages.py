@@ -15,9 +15,9 @@ with a random offset), and rounds of rays at the mid-angles are added wherever
 two neighbouring points lie farther apart than twice the spacing (so every
 point of the curve between them lies within a spacing of one of them; each
 new ray starts from its neighbours' solution), until no such gap is left or
-``n_radial`` rays have been spent.  A star-shaped curve is then covered by rays alone, at about the
-cost of the points it needs; what stays hidden from every anchor is left to the
-chains.
+``n_radial`` rays have been spent.  A star-shaped curve is then covered by rays
+alone, at about the cost of the points it needs; what stays hidden from every
+anchor is left to the chains.
 """
 
 from __future__ import annotations
@@ -74,15 +74,15 @@ class Rays:
 
 
 def launch_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_rays: int, *,
-                both_ways_k1: bool = False, angular: bool = True) -> Rays:
+                both_ways_k1: bool = False) -> Rays:
     """``n_rays`` rays from the anchors (round robin) in random whitened directions.
 
     With one axis and ``both_ways_k1``, two rays per anchor (up and down); with
-    two axes and ``angular``, evenly spaced angles refined where the points are
-    sparse (:func:`angular_rays`), at most ``n_rays`` of them.
+    two axes, evenly spaced angles refined where the points are sparse
+    (:func:`angular_rays`), at most ``n_rays`` of them.
     """
     n_anchor, k = len(anchors), run.k
-    if k == 2 and angular:
+    if k == 2:
         return angular_rays(run, anchors, rng, n_rays)
     if k == 1 and both_ways_k1:
         index = np.repeat(np.arange(n_anchor), 2)
