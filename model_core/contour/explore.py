@@ -15,7 +15,7 @@ known islands are solved:
 3. **Descents**: from scan points inside the region (``NLL < T``) and from the
    lowest of the others, chosen farthest-point style away from every point
    found (so they spread over the box instead of piling up near the known
-   region), one batched multi-start fit in the free parameters.
+   region), batched Newton descents in the free parameters.
 4. Every minimum inside the region that no segment inside the region joins to
    a known minimum starts a new **island**, anchoring its own rays; a minimum
    deeper than the best fit resets the level ``T`` and every anchor.
@@ -32,7 +32,8 @@ from collections.abc import Generator
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..fit import fit
+from ..inner import BatchMinimum, newton_minimize
+from ..params import ReducedModel
 from ..starts import box_points
 from .anchors import Anchors
 from .gaps import farthest_points
@@ -102,9 +103,6 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
     s, surface = run.settings, run.surface
     if s.n_explore == 0:
         return anchors, rays
-    names = surface.model.parameter_names
-    fixed = {names[i]: v for i, v in surface.fixed.items()}
-    bounds = {n: tuple(b) for n, b in zip(names, surface.all_bounds, strict=True)}
     n_scan = s.n_explore
     n_descents = int(np.clip(DESCENT_ROWS // (surface.model.npar + 1), MIN_DESCENTS,
                              MAX_DESCENTS))
@@ -125,13 +123,11 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
         if len(starts) == 0:
             yield _progress(run, n_round, message)
             break
-        best = fit(surface.model, fixed=fixed, bounds=bounds,
-                   init=surface.full(run.theta_mle[None],
-                                     run.minima_profiled[:1])[0],
-                   starts=surface.full(scan[starts], P[starts]), hessian="differences",
-                   tol=DESCENT_TOL)
-        run.count(best.nfev)
-        fresh = _new_minima(run, best.minima_x, best.minima_fun)
+        descent = _descend(surface, surface.full(scan[starts], P[starts]))
+        run.count(int(descent.nit.sum()) * (surface.model.npar + 2))
+        ended = descent.success & np.isfinite(descent.fun)
+        fresh = _new_minima(run, surface.full(descent.x[ended][:, :run.k],
+                                              descent.x[ended][:, run.k:]), descent.fun[ended])
         if len(fresh[0]) and fresh[2].min() < run.nll_min - _deeper(run.nll_min):
             anchors, rays = _reset(run, fresh)
             message += f"; a deeper minimum: NLL_min = {run.nll_min:.10g}"
@@ -149,6 +145,15 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
                                   both_ways_k1=True)
     _describe(run, len(run.minima) - n_islands)
     return anchors, rays
+
+
+def _descend(surface, starts: np.ndarray) -> BatchMinimum:
+    """Batched Newton descents in the axes and profiled parameters (in that order) from
+    ``starts (n, npar)``; no saddle escapes (a saddle inside the region is joined to a
+    minimum by a segment, one outside it is no island)."""
+    free = np.concatenate([surface.axes, surface.profiled])
+    reduced = ReducedModel(surface.model, free, starts[0], surface.all_bounds[free])
+    return newton_minimize(reduced, starts[:, free], tol=DESCENT_TOL, hessian="differences")
 
 
 def _predicted(surface, anchors: Anchors, nearest: np.ndarray, Y: np.ndarray) -> np.ndarray:
