@@ -11,12 +11,14 @@ import model_core as mc
 
 __all__ = ["STAGE_LABELS", "ContourData"]
 
-#: Display name of each phase of a run (``fill`` is a ``gaps`` stage after the chains).
-STAGE_LABELS = {"mle": "best fit", "radial": "radial search", "gaps": "gap search",
-                "rattle": "constrained chains", "fill": "filling holes", "done": "done"}
+#: Display name of each stage of a run (``model_core.contour.results.Stage``).
+STAGE_LABELS = {"mle": "best fit", "explore": "search for islands", "radial": "radial search",
+                "gaps": "gap search", "rattle": "constrained chains", "fill": "filling holes",
+                "faces": "bound faces", "done": "done"}
 #: Share of the progress bar each phase covers.
-_SPANS = {"mle": (0.0, 0.05), "radial": (0.05, 0.35), "gaps": (0.35, 0.4),
-          "rattle": (0.4, 0.85), "fill": (0.85, 1.0), "done": (1.0, 1.0)}
+_SPANS = {"mle": (0.0, 0.05), "explore": (0.05, 0.1), "radial": (0.1, 0.35),
+          "gaps": (0.35, 0.4), "rattle": (0.4, 0.8), "fill": (0.8, 0.9), "faces": (0.9, 1.0),
+          "done": (1.0, 1.0)}
 #: Rounds of hole filling have no known total: each round closes this share of what is left.
 _FILL_RATE = 0.4
 
@@ -31,8 +33,8 @@ class ContourData:
     theta_mle : ndarray (k,) or None
     nll_min, threshold : float
     phase : str
-        Phase of the last batch: a key of :data:`STAGE_LABELS` (``"fill"`` is the
-        finder's ``"gaps"`` stage when it comes after the chains).
+        Phase of the last batch: a key of :data:`STAGE_LABELS` (``"fill"`` is also
+        the ``"gaps"`` stage when it comes after the chains, as older finders named it).
     n_done, n_total : int
         Progress within that stage (``n_total`` is 0 when unknown).
     n_evaluations : int
@@ -64,6 +66,8 @@ class ContourData:
 
     def add(self, item: Any) -> None:
         """Take one batch (only its new points are appended) or the final result."""
+        if getattr(item, "result", None) is not None:  # the finder's last ("done") batch
+            item = item.result
         if isinstance(item, mc.ContourResult):
             self.result = item
             self.warnings = tuple(item.warnings)

@@ -311,10 +311,7 @@ class ContourPanel(Viewer):
                        f"in {result.elapsed:.1f} s · {result.n_evaluations:,} NLL evaluations · "
                        f"T = {result.threshold:.6g}")
         self.progress_text.value = self.status
-        rest = result.message
-        for warning in result.warnings:
-            rest = rest.replace(warning, "")
-        self._show_notes([*result.warnings, *rest.split("; ")],
+        self._show_notes([*result.warnings, result.message, *result.notes],
                          warning=bool(result.warnings) or result.status == "failed")
         has_points = len(result.contour_points) > 0
         self._set_exports(has_points)

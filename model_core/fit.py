@@ -11,6 +11,11 @@ A point with zero gradient is not always a minimum: with ``c1**2`` in the
 signal, ``c1 = 0`` is a saddle.  Every solution's Hessian is therefore checked
 and, where it has a negative eigenvalue, the fit restarts on both sides along
 that direction.
+
+Extra starts cover the whole parameter box (:mod:`model_core.starts`):
+low-discrepancy over finite bounds, heavy-tailed along open axes with each
+axis's own width at the initial values (``1 / sqrt(H_jj)``), so a basin many
+widths away is found whatever the parameters' units.
 """
 
 from __future__ import annotations
@@ -20,16 +25,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .exceptions import FitFailed
-from .inner import newton_minimize
+from .inner import FD_STEP, gradient_differences, newton_minimize
+from .linalg import FLAT_RTOL, unit_diagonal_eigh
 from .model import Model
 from .params import ReducedModel, reduce_model, resolve_fixed
 from .random import RngLike, as_generator
 from .results import FitResult
+from .starts import spread_starts
 
 __all__ = ["fit"]
 
 _SADDLE_RTOL = 1e-7
-_FLAT_RTOL = 1e-8
 _MAX_ESCAPES = 4
 
 
@@ -44,6 +50,8 @@ def fit(
     max_iter: int = 200,
     tol: float = 1e-16,
     strict: bool = False,
+    starts: np.ndarray | None = None,
+    hessian: str = "exact",
 ) -> FitResult:
     """Minimise the NLL of ``model``.
 
@@ -58,21 +66,28 @@ def fit(
     bounds
         Bounds ``(low, high)`` by name, replacing the model's.
     n_starts
-        Number of starting points: ``init`` plus ``n_starts - 1`` random ones drawn
-        from ``rng`` (uniform within finite bounds, else around ``init``), all
-        minimised together.  Distinct minima are reported in ``minima_x``.
+        Number of starting points: ``init`` plus ``n_starts - 1`` drawn from ``rng``
+        (a scrambled Sobol sequence: uniform within finite bounds, Cauchy-spread by
+        each parameter's width at ``init`` along open axes), all minimised
+        together.  Distinct minima are reported in ``minima_x``.
     rng
         Seed or generator for the extra starts.
     max_iter, tol
         Newton iterations and convergence threshold on the Newton decrement (NLL units).
     strict
         Raise :class:`~model_core.exceptions.FitFailed` instead of returning ``success=False``.
+    starts
+        More starting points ``(n, npar)`` (full vectors; fixed entries are ignored),
+        minimised with the others.
+    hessian
+        ``"exact"`` or ``"differences"`` Hessians in the Newton iterations
+        (:func:`model_core.inner.newton_minimize`); the result's ``hess`` is exact.
 
     Returns
     -------
     FitResult
     """
-    result = _fit(model, fixed, init, bounds, n_starts, rng, max_iter, tol)
+    result = _fit(model, fixed, init, bounds, n_starts, rng, max_iter, tol, starts, hessian)
     if strict and not result.success:
         raise FitFailed(result)
     return result
@@ -81,7 +96,7 @@ def fit(
 def _fit(model: Model, fixed: Mapping[str, float] | None,
          init: Mapping[str, float] | Sequence[float] | None,
          bounds: Mapping[str, tuple[float, float]] | None, n_starts: int, rng: RngLike,
-         max_iter: int, tol: float) -> FitResult:
+         max_iter: int, tol: float, extra: np.ndarray | None, hessian: str) -> FitResult:
     if n_starts < 1:
         raise ValueError(f"n_starts must be at least 1, got {n_starts}")
     fixed_idx = resolve_fixed(model, fixed)
@@ -95,13 +110,17 @@ def _fit(model: Model, fixed: Mapping[str, float] | None,
                        message="all parameters are fixed", counts=(1, 0, 0),
                        minima=(x[None], np.array([model.nll(x)])))
     starts = _starts(reduced, n_starts, as_generator(rng))
+    if extra is not None:
+        free = reduced.free
+        starts = np.vstack([starts, np.clip(np.asarray(extra, dtype=float)[:, free],
+                                            reduced.bounds[:, 0], reduced.bounds[:, 1])])
     if not np.isfinite(reduced.nll(starts)).any():
         x = reduced.full(starts[0])
         return _result(model, x, fixed_idx, all_bounds, ok=False, counts=(len(starts), 0, 0),
                        message="the NLL is infinite at every starting point (some expected "
                        "rate is <= 0): choose init values where all rates are positive",
                        minima=(x[None], np.array([np.inf])))
-    z, fun, ok, nit = _minimise_with_escapes(reduced, starts, max_iter, tol)
+    z, fun, ok, nit = _minimise_with_escapes(reduced, starts, max_iter, tol, hessian)
     # ties within rounding (a flat valley) go to the earliest start, init first
     tie = 1e-9 * (1.0 + np.abs(np.min(fun)))
     order = np.argsort(np.where(np.isfinite(fun), np.round((fun - np.min(fun)) / tie), np.inf),
@@ -144,45 +163,80 @@ def _merged_bounds(model: Model, bounds: Mapping[str, tuple[float, float]] | Non
 
 
 def _starts(reduced: ReducedModel, n_starts: int, rng: np.random.Generator) -> np.ndarray:
+    """``init`` and ``n_starts - 1`` points spread over the box (:mod:`model_core.starts`)."""
     lo, hi = reduced.bounds[:, 0], reduced.bounds[:, 1]
     z0 = np.clip(reduced.init, lo, hi)
     if n_starts == 1:
         return z0[None]
-    scale = np.maximum(1.0, np.abs(z0))
-    draws = z0 + scale * rng.standard_normal((n_starts - 1, len(z0)))
-    finite = np.isfinite(lo) & np.isfinite(hi)
-    span = np.where(finite, hi - lo, 0.0)
-    uniform = np.where(finite, lo, 0.0) + span * rng.random((n_starts - 1, len(z0)))
-    draws = np.where(finite, uniform, draws)
-    return np.vstack([z0, np.clip(draws, lo, hi)])
+    return np.vstack([z0, spread_starts(z0, reduced.bounds, _widths(reduced, z0), n_starts - 1,
+                                        rng)])
 
 
-def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: int, tol: float
+def _widths(reduced: ReducedModel, z0: np.ndarray) -> np.ndarray:
+    """Each parameter's conditional width ``1 / sqrt(H_jj)`` at ``z0`` (``max(1, |z0|)`` where
+    the curvature is not positive and finite), from differences of exact gradients."""
+    step = FD_STEP * np.maximum(np.abs(z0), 1.0)[None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        hess = gradient_differences(reduced, z0[None], step, reduced.bounds)[1][0]
+        width = 1.0 / np.sqrt(np.diagonal(hess))
+    return np.where(np.isfinite(width) & (width > 0), width, np.maximum(1.0, np.abs(z0)))
+
+
+def _minimise_with_escapes(reduced: ReducedModel, starts: np.ndarray, max_iter: int, tol: float,
+                           hessian: str = "exact"
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    result = newton_minimize(reduced, starts, max_iter=max_iter, tol=tol)
+    result = newton_minimize(reduced, starts, max_iter=max_iter, tol=tol, hessian=hessian)
     z, fun, grad = result.x, result.fun, result.grad
     ok, nit = result.success.copy(), result.nit.copy()
     for _ in range(_MAX_ESCAPES):
-        direction, curvature = _negative_curvature(reduced, z, grad)
-        saddle = ok & (curvature < 0)
+        if reduced.take(np.arange(len(z))) is reduced:
+            # many starts end at the same point: check each point's curvature once
+            group = _groups(z, fun, ok)
+        else:
+            # rows with data or settings of their own (toys, profiles) are all different
+            group = np.where(ok, np.arange(len(z)), -1)
+        check = np.flatnonzero(group == np.arange(len(z)))
+        direction, curvature = _negative_curvature(reduced.take(check), z[check], grad[check])
+        saddle = curvature < 0
         if not saddle.any():
             break
-        rows = np.flatnonzero(saddle)
+        rows = check[saddle]
         # a step that lowers the quadratic model by ~1e-3 in NLL, on both sides
-        size = np.sqrt(2e-3 / -curvature[rows])[:, None] * direction[rows]
+        size = np.sqrt(2e-3 / -curvature[saddle])[:, None] * direction[saddle]
         trials = np.vstack([z[rows] + size, z[rows] - size])
         # take: a model with per-row settings or data restarts each row with its own
         again = newton_minimize(reduced.take(np.concatenate([rows, rows])), trials,
-                                max_iter=max_iter, tol=tol)
+                                max_iter=max_iter, tol=tol, hessian=hessian)
         half = len(rows)
         pick = np.where(again.fun[:half] <= again.fun[half:], 0, half) + np.arange(half)
         better = again.fun[pick] < fun[rows]
         z[rows[better]] = again.x[pick[better]]
         fun[rows[better]] = again.fun[pick[better]]
+        grad[rows[better]] = again.grad[pick[better]]
         ok[rows] = np.where(better, again.success[pick], False)
         nit[rows] += again.nit[pick]
-        grad = reduced.grad(z)
+        # the other starts that ended at these saddles follow their escapes
+        followers = np.flatnonzero(np.isin(group, rows) & (group != np.arange(len(z))))
+        leader = group[followers]
+        z[followers], fun[followers], grad[followers] = z[leader], fun[leader], grad[leader]
+        ok[followers] = ok[leader]
     return z, fun, ok, nit
+
+
+def _groups(z: np.ndarray, fun: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """For every row, the row of the lowest converged start at the same point (as
+    :func:`_distinct` tells points apart); ``-1`` for rows that did not converge."""
+    group = np.full(len(z), -1)
+    scale = np.maximum(1.0, np.abs(z).max(axis=0)) if len(z) else np.ones(0)
+    leaders: list[int] = []
+    rows = np.flatnonzero(ok & np.isfinite(fun))
+    for i in rows[np.argsort(fun[rows], kind="stable")]:
+        same = next((j for j in leaders if np.max(np.abs(z[i] - z[j]) / scale) <= 1e-4), None)
+        if same is None:
+            leaders.append(int(i))
+            same = int(i)
+        group[i] = same
+    return group
 
 
 def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
@@ -192,8 +246,8 @@ def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
     pinned = ((z <= lo) & (grad > 0)) | ((z >= hi) & (grad < 0))
     hess = reduced.hessian(z)
     hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, hess)
-    # rows that never reached a finite NLL have no curvature to follow
-    hess = np.where(np.isfinite(hess).all(axis=(1, 2))[:, None, None], hess, 0.0)
+    # a start that ended next to a wall of +inf has no usable curvature: no escape from it
+    hess = np.where(np.all(np.isfinite(hess), axis=(1, 2))[:, None, None], hess, 0.0)
     w, v = np.linalg.eigh(hess)
     scale = np.maximum(np.abs(w).max(axis=1), 1.0)
     curvature = np.where(w[:, 0] < -_SADDLE_RTOL * scale, w[:, 0], 0.0)
@@ -227,9 +281,8 @@ def _result(model: Model, x: np.ndarray, fixed_idx: Mapping[int, float], bounds:
         block = hess[np.ix_(free, free)]
         min_eig = float(np.linalg.eigvalsh(block)[0])
         # flatness is judged on the scale-free (unit-diagonal) Hessian
-        d = np.sqrt(np.maximum(np.diag(block), 1e-300))
-        w, v = np.linalg.eigh(block / np.outer(d, d))
-        null = w <= _FLAT_RTOL
+        w, v, d = unit_diagonal_eigh(block)
+        null = w <= FLAT_RTOL
         posdef = not null.any()
         flat = np.zeros((int(null.sum()), model.npar))
         directions = v[:, null].T / d

@@ -8,6 +8,15 @@ in Marquardt-scaled coordinates (negative curvature is mirrored, so saddles
 repel; flat directions are left alone), and accepts a row's step only when it
 lowers that row's NLL.  Rows stop when the Newton decrement ``g^T H^-1 g``
 falls below ``tol`` (in NLL units).
+
+``hessian="differences"`` takes each Hessian from forward differences of exact
+gradients instead, the gradient at the point and at ``m`` shifted copies in
+one batched call, with steps of :data:`FD_STEP` times each parameter's own
+width (``1 / sqrt(H_jj)`` from the previous iteration).  An autograd Hessian
+is a reverse pass over a reverse pass, several times the cost of a gradient
+call however small the batch; the differences cost one gradient call, and
+change only the path to the minimum, never the minimum itself (the Newton
+decrement, and so convergence, is judged on exact gradients).
 """
 
 from __future__ import annotations
@@ -16,15 +25,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .linalg import unit_diagonal_eigh
 from .model import Model
 
-__all__ = ["BatchMinimum", "newton_minimize", "polish_from_neighbours"]
+__all__ = ["FD_STEP", "BatchMinimum", "gradient_differences", "newton_minimize",
+           "polish_from_neighbours"]
 
+#: Levenberg-Marquardt damping: start, floor and ceiling (in units of the unit-diagonal
+#: Hessian), the factor it drops by after a good step and rises by after a bad one,
+#: and the most trials per iteration (``_DAMPING_UP ** 12 = 1e12`` spans the range).
 _LAMBDA0, _LAMBDA_MIN, _LAMBDA_MAX = 1e-3, 1e-12, 1e12
+_DAMPING_DOWN, _DAMPING_UP, _DAMPING_TRIALS = 3.0, 10.0, 12
 _ROUNDING = 4 * np.finfo(float).eps
 _BASIN_RTOL = 1e-10
-_FLAT_RTOL = 1e-12
-# NLL decrease per unit step (Marquardt-scaled) along a flat direction that is not converged
+#: Curvatures below this share of the largest are treated as zero by the pseudo-inverse.
+_PSEUDO_INVERSE_RTOL = 1e-12
+#: A row none of whose damped steps lowers the NLL sits at a numerical minimum when its
+#: Newton decrement is below this share of the NLL (rounding, not a real descent).
+_STUCK_RTOL = 1e-6
+#: Forward-difference step, as a share of each parameter's width: the truncation error
+#: is about this share of the curvature, the rounding error ``eps / FD_STEP`` of it.
+FD_STEP = 1e-6
+_HESSIANS = ("exact", "differences")
+#: NLL decrease per unit (Marquardt-scaled) step along a flat direction above which a row
+#: has not converged: the NLL is linear there (e.g. a Poisson bin without events).
 _FLAT_SLOPE = 1e-8
 
 
@@ -65,10 +89,7 @@ class _NewtonSystem:
     """
 
     def __init__(self, hess: np.ndarray, g: np.ndarray) -> None:
-        diag = np.abs(np.diagonal(hess, axis1=-2, axis2=-1))
-        floor = np.maximum(_FLAT_RTOL * diag.max(axis=-1, keepdims=True), 1e-300)
-        self.d = np.sqrt(np.maximum(diag, floor))
-        self.w, self.v = np.linalg.eigh(hess / (self.d[:, :, None] * self.d[:, None, :]))
+        self.w, self.v, self.d = unit_diagonal_eigh(hess)
         self.coeff = np.einsum("bji,bj->bi", self.v, g / self.d)
 
     def take(self, rows: np.ndarray) -> _NewtonSystem:
@@ -78,8 +99,8 @@ class _NewtonSystem:
 
     def _inverse(self, lam: np.ndarray) -> np.ndarray:
         curvature = np.abs(self.w) + lam[:, None]
-        flat = curvature <= _FLAT_RTOL * np.maximum(np.abs(self.w).max(axis=-1, keepdims=True),
-                                                    1e-300)
+        largest = np.maximum(np.abs(self.w).max(axis=-1, keepdims=True), 1e-300)
+        flat = curvature <= _PSEUDO_INVERSE_RTOL * largest
         return np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, curvature))
 
     def step(self, lam: np.ndarray) -> np.ndarray:
@@ -98,13 +119,18 @@ class _NewtonSystem:
 
 
 def _final_newton_step(model: Model, rows: np.ndarray, x: np.ndarray, fun: np.ndarray,
-                       grad: np.ndarray, system: _NewtonSystem, bounds: np.ndarray) -> None:
+                       grad: np.ndarray | None, system: _NewtonSystem, bounds: np.ndarray
+                       ) -> np.ndarray:
     """One undamped Newton step for converged rows (quadratic convergence takes them to
-    rounding level), kept where it does not raise the NLL beyond rounding; updates in place."""
+    rounding level), kept where it does not raise the NLL beyond rounding; updates in place
+    (``grad`` too, unless it is ``None``) and returns the rows that moved."""
     trial = np.clip(x[rows] + system.step(np.zeros(len(rows))), bounds[:, 0], bounds[:, 1])
-    value, gradient = model.nll(trial), model.grad(trial)
+    value = model.nll(trial)
     keep = value <= fun[rows] + _ROUNDING * np.maximum(1.0, np.abs(fun[rows]))
-    x[rows[keep]], fun[rows[keep]], grad[rows[keep]] = trial[keep], value[keep], gradient[keep]
+    x[rows[keep]], fun[rows[keep]] = trial[keep], value[keep]
+    if grad is not None:
+        grad[rows[keep]] = model.take(np.flatnonzero(keep)).grad(trial[keep])
+    return rows[keep]
 
 
 def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonSystem,
@@ -115,7 +141,7 @@ def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonS
     Updates ``x``, ``fun`` and ``lam`` in place; returns which rows moved.
     """
     accepted = np.zeros(len(rows), bool)
-    for _ in range(12):
+    for _ in range(_DAMPING_TRIALS):
         todo = ~accepted & (lam[rows] < _LAMBDA_MAX)
         if not todo.any():
             break
@@ -126,14 +152,60 @@ def _damped_steps(sub: Model, rows: np.ndarray, xa: np.ndarray, system: _NewtonS
         better = f_trial < fun[chosen]
         good = chosen[better]
         x[good], fun[good] = trial[better], f_trial[better]
-        lam[good] = np.maximum(lam[good] / 3.0, _LAMBDA_MIN)
-        lam[chosen[~better]] *= 10.0
+        lam[good] = np.maximum(lam[good] / _DAMPING_DOWN, _LAMBDA_MIN)
+        lam[chosen[~better]] *= _DAMPING_UP
         accepted[np.flatnonzero(todo)[better]] = True
     return accepted
 
 
+def gradient_differences(model: Model, x: np.ndarray, step: np.ndarray, bounds: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact gradients at ``x (B, m)`` and Hessians from forward differences of exact gradients.
+
+    ``step (B, m)`` is each coordinate's step (taken backwards where the upper
+    bound is nearer).  One batched call of ``B * (m + 1)`` rows; rows whose
+    shifted gradients are not finite (a wall of ``+inf`` next to them) get
+    non-finite Hessians.
+    """
+    n, m = x.shape
+    h = np.where(x + step <= bounds[:, 1], step, -step)
+    rows = np.repeat(x[:, None, :], m + 1, axis=1)
+    rows[:, 1:, :] += np.eye(m) * h[:, None, :]
+    _, g = model.value_and_grad(rows)
+    grad = g[:, 0]
+    hess = (g[:, 1:] - grad[:, None, :]) / h[:, :, None]
+    return grad, 0.5 * (hess + np.swapaxes(hess, 1, 2))
+
+
+class _Curvature:
+    """Hessians of the active rows: exact, or from gradient differences with per-row steps
+    that follow each parameter's width (and exact wherever the differences fail)."""
+
+    def __init__(self, method: str, x: np.ndarray) -> None:
+        if method not in _HESSIANS:
+            raise ValueError(f"hessian must be one of {_HESSIANS}, got {method!r}")
+        self.differences = method == "differences"
+        self.step = FD_STEP * np.maximum(np.abs(x), 1.0)
+
+    def __call__(self, sub: Model, rows: np.ndarray, xa: np.ndarray, grad: np.ndarray,
+                 bounds: np.ndarray) -> np.ndarray:
+        """Hessians at ``xa``; with differences also refreshes ``grad[rows]`` (same call)."""
+        if not self.differences:
+            return sub.hessian(xa)
+        g, hess = gradient_differences(sub, xa, self.step[rows], bounds)
+        grad[rows] = g
+        bad = ~np.all(np.isfinite(hess), axis=(1, 2))
+        if bad.any():
+            hess[bad] = sub.take(np.flatnonzero(bad)).hessian(xa[bad])
+        diag = np.abs(np.einsum("bii->bi", hess))
+        width = np.where(np.isfinite(diag) & (diag > 0), 1.0 / np.sqrt(diag), np.inf)
+        self.step[rows] = np.where(np.isfinite(width), FD_STEP * width, self.step[rows])
+        return hess
+
+
 def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None = None,
-                    max_iter: int = 100, tol: float = 1e-12) -> BatchMinimum:
+                    max_iter: int = 100, tol: float = 1e-12,
+                    hessian: str = "exact") -> BatchMinimum:
     """Minimise ``model.nll`` from every row of ``x0 (B, m)`` independently.
 
     Parameters
@@ -149,27 +221,45 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         Newton iterations per row.
     tol
         Convergence threshold on the Newton decrement, in NLL units.
+    hessian
+        ``"exact"`` (autograd) or ``"differences"`` (forward differences of exact
+        gradients: the same minimum in fewer, cheaper calls).
     """
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
+    # rows far out (starts in heavy tails, a flat valley without bounds) may overflow:
+    # their steps turn non-finite and are rejected like any step that does not descend
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _newton_rows(model, x, bounds, max_iter, tol, hessian)
+
+
+def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int, tol: float,
+                 hessian: str) -> BatchMinimum:
+    """The iterations of :func:`newton_minimize` (``x`` already clipped into ``bounds``)."""
     n = len(x)
+    curvature = _Curvature(hessian, x)
     # every NLL comparison uses values from model.nll: a model may compute
     # value_and_grad along another path whose last bits differ
-    fun, grad = model.nll(x), model.value_and_grad(x)[1]
+    fun = model.nll(x)
+    grad = np.full(x.shape, np.nan) if curvature.differences else model.value_and_grad(x)[1]
     success = np.zeros(n, bool)
     nit = np.zeros(n, int)
     decrement = np.full(n, np.inf)
     lam = np.full(n, _LAMBDA0)
     previous = np.full(n, np.inf)
     active = np.flatnonzero(np.isfinite(fun))
+    # with differences, gradients of rows moved by a last step are computed once, at the end
+    stale = np.zeros(n, bool)
     for _ in range(max_iter):
         if active.size == 0:
             break
         sub = model.take(active)
-        xa, ga = x[active], grad[active]
+        xa = x[active]
+        full_hess = curvature(sub, active, xa, grad, bounds)
+        ga = grad[active]
         free = _free_mask(xa, ga, bounds)
         pinned = ~free
-        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, sub.hessian(xa))
+        hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, full_hess)
         hess = hess + np.einsum("bi,ij->bij", pinned.astype(float), np.eye(x.shape[1]))
         system = _NewtonSystem(hess, np.where(free, ga, 0.0))
         dec = system.decrement()
@@ -182,8 +272,10 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         done = ((dec < tol) | (basin & (dec >= 0.5 * previous[active]))) & ~sloped
         previous[active] = decrement[active] = dec
         if done.any():
-            _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x, fun, grad,
-                               system.take(done), bounds)
+            moved_last = _final_newton_step(sub.take(np.flatnonzero(done)), active[done], x,
+                                            fun, None if curvature.differences else grad,
+                                            system.take(done), bounds)
+            stale[moved_last] = True
         success[active[done]] = True
         newton = basin & ~done
         if newton.any():
@@ -202,15 +294,21 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         accepted = _damped_steps(sub.take(np.flatnonzero(damped)), rows_d, xa[damped],
                                  system.take(damped), x, fun, lam, bounds)
         moved = np.concatenate([newton_moved, rows_d[accepted]])
-        if moved.size:
+        if moved.size and not curvature.differences:
             grad[moved] = model.take(moved).grad(x[moved])
         # rows whose every damped step failed to lower the NLL sit at a numerical minimum,
         # unless the NLL still falls along a flat direction (towards a wall it cannot cross)
         stuck = rows_d[~accepted]
-        small = decrement[stuck] < 1e-6 * np.maximum(1.0, np.abs(fun[stuck]))
+        small = decrement[stuck] < _STUCK_RTOL * np.maximum(1.0, np.abs(fun[stuck]))
         small &= ~sloped[damped][~accepted]
         success[stuck[small]] = True
         active = np.sort(moved)
+    if curvature.differences:
+        # rows still moving when the iterations ran out have the gradient of their last point
+        stale[active] = True
+        rows = np.flatnonzero(stale)
+        if rows.size:
+            grad[rows] = model.take(rows).grad(x[rows])
     return BatchMinimum(x, fun, grad, success, nit, decrement)
 
 

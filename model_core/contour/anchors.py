@@ -1,12 +1,13 @@
-"""Anchors of the radial search: distinct minima below ``T`` and points along flat valleys.
+"""Anchors of the radial search: the minima inside the region and points along flat valleys.
 
 Rays see only the part of the contour that is star-shaped from their anchor.
-Every distinct minimum of a multi-start fit that lies inside the region is an
-anchor (separate basins, such as the two signs of ``c1`` when the signal has
-``c1**2``), and when the best fit has a flat direction the valley is walked
-(:mod:`.valley`) and its points become anchors as well.  Each anchor carries
-its own whitening map (:mod:`.whitening`).  At most ``n_anchors`` are kept,
-chosen farthest-point style, the best fit first.
+Every distinct minimum inside the region is an anchor (separate basins, such
+as the two signs of ``c1`` when the signal has ``c1**2``, and the islands the
+exploration finds), and when the best fit has a flat direction the valley is
+walked (:mod:`.valley`) and its points become anchors as well.  Each anchor
+carries its own whitening map (:mod:`.whitening`), the index of the minimum it
+belongs to (its island) and, when parameters are profiled, the linear
+prediction of the profiled parameters around it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..results import FitResult
 from .gaps import farthest_points
 from .surface import ContourSurface
 from .valley import walk_valley
 from .whitening import build_whitener
 
-__all__ = ["Anchors", "find_anchors"]
+__all__ = ["VALLEY_DEPTH", "Anchors", "find_anchors"]
+
+#: Valley points anchor rays only while they lie this deep inside the region (a share
+#: of ``Delta / 2`` below ``T``): rays from shallower points would be very short.
+VALLEY_DEPTH = 0.25
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -30,42 +34,66 @@ class Anchors:
 
     Attributes
     ----------
-    points : (n, k) anchors (axes), the best fit first; profiled : (n, m);
-    matrices : (n, k, k) whitening maps ``x = anchor + M phi``;
-    minima : (b, k) distinct minima inside the region, best first;
-    warnings, notes : messages for the result; n_evaluations : rows evaluated.
+    points : ndarray (n, k)
+        Anchors in the axes, each minimum first.
+    profiled : ndarray (n, m)
+        The profiled parameters there.
+    matrices : ndarray (n, k, k)
+        Whitening maps ``x = anchor + M phi``.
+    predictors : ndarray (n, m, k)
+        ``dP/dY`` at each anchor: the profiled parameters' linear response to the axes.
+    owner : ndarray of int (n,)
+        Index of the minimum (island) each anchor belongs to.
+    warnings, notes : tuple of str
+        Messages for the result.
+    n_evaluations : int
+        Rows evaluated.
     """
 
     points: np.ndarray
     profiled: np.ndarray
     matrices: np.ndarray
-    minima: np.ndarray
+    predictors: np.ndarray
+    owner: np.ndarray
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
     n_evaluations: int
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def extend(self, other: Anchors) -> Anchors:
+        """These anchors followed by ``other``'s."""
+        return Anchors(*(np.concatenate([a, b]) for a, b in
+                         zip(self[:5], other[:5], strict=True)),
+                       self.warnings + other.warnings, self.notes + other.notes,
+                       self.n_evaluations + other.n_evaluations)
+
+    def __getitem__(self, index: slice) -> tuple:
+        return (self.points, self.profiled, self.matrices, self.predictors, self.owner)[index]
 
 
 def _describe(names: tuple[str, ...], vector: np.ndarray) -> str:
     return ", ".join(f"{n} {v:+.3g}" for n, v in zip(names, vector, strict=True) if abs(v) > 1e-3)
 
 
-def find_anchors(surface: ContourSurface, best: FitResult, *, delta: float, n_anchors: int,
-                 max_walk: int) -> Anchors:
-    """Anchors from the fit ``best`` (with its ``minima_x``) and, if flat, a valley walk."""
-    T = surface.threshold
-    margin = 1e-3 * delta
-    inside = np.isfinite(best.minima_fun) & (best.minima_fun < T - margin)
-    others = best.minima_x[inside]
-    others = others[np.any(others != best.x, axis=1)]
-    full = np.vstack([best.x, others])
-    Y, P = full[:, surface.axes], full[:, surface.profiled]
+def find_anchors(surface: ContourSurface, minima: np.ndarray, profiled: np.ndarray, *,
+                 delta: float, n_anchors: int, max_walk: int, first_owner: int = 0,
+                 walk: bool = True) -> Anchors:
+    """Anchors at ``minima (b, k)`` (profiled values ``(b, m)``, the best first) and, when
+    the first is flat and ``walk`` is set, along its valley.
+
+    The minima are numbered from ``first_owner`` on; valley points belong to the first.
+    """
+    Y, P = np.array(minima, dtype=float, ndmin=2), np.array(profiled, dtype=float, ndmin=2)
+    hessians, predictors = surface.curvature(Y, P)
     n_eval = len(Y) * (surface.model.npar + 1)
-    whiteners = [build_whitener(y, h) for y, h in zip(Y, surface.hessian(Y, P), strict=True)]
-    minima = Y.copy()
+    whiteners = [build_whitener(y, h) for y, h in zip(Y, hessians, strict=True)]
+    owner = first_owner + np.arange(len(Y))
     warnings: list[str] = []
     notes: list[str] = []
     flat = whiteners[0].flat
-    if len(flat):
+    if walk and len(flat):
         names = surface.axis_names
         warnings.append(
             "flat direction at the best fit: the NLL does not change along ("
@@ -76,19 +104,21 @@ def find_anchors(surface: ContourSurface, best: FitResult, *, delta: float, n_an
             w0 = whiteners[0]
             directions = np.vstack([flat, -flat])
             steps = 0.5 * np.sqrt(delta) / np.linalg.norm(directions @ w0.inverse.T, axis=1)
-            walk = walk_valley(surface, Y[0], P[0], directions, steps, delta=delta,
+            path = walk_valley(surface, Y[0], P[0], directions, steps, delta=delta,
                                max_steps=max_walk)
-            n_eval += walk.n_evaluations
-            deep = walk.nll < best.fun + 0.375 * delta
-            Yw, Pw = walk.points[deep], walk.profiled[deep]
+            n_eval += path.n_evaluations
+            deep = path.nll < surface.threshold - VALLEY_DEPTH * 0.5 * delta
+            Yw, Pw = path.points[deep], path.profiled[deep]
             if len(Yw):
                 n_eval += len(Yw) * (surface.model.npar + 1)
-                whiteners += [build_whitener(y, h)
-                              for y, h in zip(Yw, surface.hessian(Yw, Pw), strict=True)]
+                h_walk, k_walk = surface.curvature(Yw, Pw)
+                whiteners += [build_whitener(y, h) for y, h in zip(Yw, h_walk, strict=True)]
+                predictors = np.concatenate([predictors, k_walk])
                 Y, P = np.vstack([Y, Yw]), np.vstack([P, Pw])
+                owner = np.concatenate([owner, np.full(len(Yw), first_owner)])
             notes.append(f"valley walk: {len(Yw)} points"
-                         + (", reached the parameter bounds" if walk.reached_bound else ""))
-            if walk.capped:
+                         + (", reached the parameter bounds" if path.reached_bound else ""))
+            if path.capped:
                 open_axes = [n for n, b, v in zip(names, surface.bounds, np.abs(flat).max(axis=0),
                                                   strict=True)
                              if v > 1e-3 and not np.all(np.isfinite(b))]
@@ -96,17 +126,20 @@ def find_anchors(surface: ContourSurface, best: FitResult, *, delta: float, n_an
                     f"the valley was still inside the region after max_walk={max_walk} steps: "
                     f"the region is probably unbounded along it; set bounds on "
                     f"{', '.join(open_axes) or 'the axes'}")
-    chosen = _thin(Y, n_anchors)
+    chosen = _thin(Y, len(minima), n_anchors)
     matrices = np.stack([whiteners[i].matrix for i in chosen])
-    return Anchors(Y[chosen], P[chosen], matrices, minima, tuple(warnings), tuple(notes), n_eval)
+    return Anchors(Y[chosen], P[chosen], matrices, predictors[chosen], owner[chosen],
+                   tuple(warnings), tuple(notes), n_eval)
 
 
-def _thin(Y: np.ndarray, n_keep: int) -> np.ndarray:
-    """Row 0 and then up to ``n_keep - 1`` rows chosen farthest-point style (bbox-normalised)."""
-    if len(Y) <= n_keep:
+def _thin(Y: np.ndarray, n_first: int, n_keep: int) -> np.ndarray:
+    """The first ``n_first`` rows (the minima), then up to ``n_keep - n_first`` more chosen
+    farthest-point style (bbox-normalised)."""
+    if len(Y) <= max(n_keep, n_first):
         return np.arange(len(Y))
     span = np.ptp(Y, axis=0)
     U = Y / np.where(span > 0, span, 1.0)
-    d = np.linalg.norm(U - U[0], axis=1)
-    d[0] = -np.inf
-    return np.concatenate([[0], farthest_points(U, d, n_keep - 1)])
+    d = np.min(np.linalg.norm(U[:, None, :] - U[None, :n_first, :], axis=-1), axis=1)
+    d[:n_first] = -np.inf
+    return np.concatenate([np.arange(n_first),
+                           farthest_points(U, d, max(n_keep - n_first, 0))])

@@ -71,8 +71,13 @@ def _parse_settings(items: list[str] | None) -> dict[str, Any]:
                                  + ", ".join(DEFAULTS))
         kind = type(DEFAULTS[name])
         try:
-            out[name] = kind(float(value)) if kind is int and float(value).is_integer() \
-                else kind(value)
+            if kind is bool:
+                if value.strip().lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                out[name] = value.strip().lower() in ("true", "1")
+            else:
+                out[name] = kind(float(value)) if kind is int and float(value).is_integer() \
+                    else kind(value)
         except ValueError:
             raise ModelCoreError(f"--set {item!r}: {value!r} is not a valid "
                                  f"{kind.__name__}") from None
@@ -98,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
                "theta_mle": result.theta_mle.tolist(), "nll_min": result.nll_min,
                "threshold": result.threshold, "confidence_level": result.confidence_level,
                "nll_evaluations": result.n_evaluations, "seconds": round(result.elapsed, 3),
-               "out": args.out, "message": result.message}
+               "out": args.out, "message": result.message,
+               "islands": [{"minimum": i.minimum.tolist(), "nll": i.nll, "points": i.n_points}
+                           for i in result.islands],
+               "warnings": list(result.warnings), "notes": list(result.notes)}
     if args.json:
         print(json.dumps(summary))
     else:

@@ -25,9 +25,12 @@ __all__ = ["ChainSegment", "advance_chains", "as_executor", "map_ordered", "ray_
 
 
 def ray_unit(surface: ContourSurface, origins: np.ndarray, directions: np.ndarray,
-             profiled: np.ndarray, r_init: float, tol: float) -> RayResult:
+             profiled: np.ndarray, r_init: float, tol: float,
+             predictors: np.ndarray | None = None,
+             start: tuple[np.ndarray, np.ndarray] | None = None) -> RayResult:
     """Solve one chunk of rays (see :func:`~.radial.solve_rays`)."""
-    return solve_rays(surface, origins, directions, profiled=profiled, r_init=r_init, tol=tol)
+    return solve_rays(surface, origins, directions, profiled=profiled, r_init=r_init, tol=tol,
+                      predictors=predictors, start=start)
 
 
 def step_unit(surface: ContourSurface, state: rattle.RattleState, scale: np.ndarray,

@@ -1,259 +1,131 @@
 """The contour finder: ``iter_contour`` streams batches of points, ``find_contour`` collects them.
 
-Stages (DESIGN.md section 6), each yielding :class:`~.results.ContourBatch` objects:
+A search is an explicit :class:`~.run.ContourRun` (surface, settings, random
+streams, points, budget, counters) passed through plain generator functions,
+one per stage, each yielding :class:`~.results.ContourBatch` objects under its
+own :data:`~.results.Stage` name:
 
 ``mle``
-    Multi-start fit (:func:`model_core.fit`); every distinct minimum below ``T``
-    anchors rays.  The Hessian (a Schur complement when profiling) at each
-    minimum gives its whitening map; a flat direction at the best fit adds a
-    warning and a valley walk (:mod:`.valley`) whose points anchor rays too.
+    Multi-start fit with starts spread over the parameter box; every distinct
+    minimum inside the region anchors rays, with its own whitening map; a flat
+    direction at the best fit adds a warning and a valley walk whose points
+    anchor rays too (:mod:`.stages`, :mod:`.anchors`).
+``explore``
+    A search for separate parts of the region (islands): a scrambled Sobol
+    scan of the box (the bounds, or far beyond the region found along open
+    axes), descents from the scan points farthest from everything found; every
+    new minimum inside the region anchors its own rays (:mod:`.explore`).
 ``radial``
-    ``n_radial`` rays, spread over the anchors, solved in batches
-    (:mod:`.radial`).  Their points fix the scaled metric (each axis divided by
-    the extent of the region found) in which points are kept evenly spaced
-    (:mod:`.spacing`).
+    The rays' points, offered to the evenly spaced set once the metric is
+    fixed from the whole region found (each axis divided by its extent).
 ``gaps``
-    ``n_gap_candidates`` more rays; the candidates farthest from every kept
-    point seed the chains (:mod:`.gaps`).
+    More rays; the crossings farthest from every kept point seed the chains
+    (:mod:`.chains`).
 ``rattle``
-    Constrained chains on ``NLL = T`` (:mod:`.rattle`), synchronised every
-    ``sync_every`` steps to record new points, restart idle chains in gaps and
-    stop once few steps find uncovered surface (:mod:`.chains`).
-``gaps`` (again)
-    The last small holes are filled by one-step RATTLE moves from every kept
-    point, round after round, until no move lands in uncovered surface
-    (:mod:`.fill`).
+    Constrained chains on ``NLL = T``, synchronised every ``sync_every``
+    steps to record new points, restart idle chains in gaps, re-scale the
+    metric when the region turns out larger, and stop once few steps find
+    uncovered surface (:mod:`.chains`).
+``fill``
+    The last small holes, filled by one-step RATTLE moves from every kept
+    point, round after round (:mod:`.fill`).
+``faces``
+    Where the region meets a parameter bound, the face (bound points with
+    ``NLL <= T``) and its edge, sampled as evenly as the surface (:mod:`.faces`).
+``done``
+    The last batch: no points, the finished :class:`~.results.ContourResult`.
 
-Every point is offered to an evenly spaced set (:mod:`.spacing`) in a fixed
-order, so the result depends only on ``rng``, never on ``batch_size`` or the
-executor.
+Every point is offered to the evenly spaced set in a fixed order, so the
+result depends only on ``rng``, never on ``batch_size`` or the executor.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from ..fit import fit
 from ..model import Model
-from ..random import RngLike, as_generator
-from ..stats import delta_chi2
-from .anchors import Anchors, find_anchors
-from .chains import ChainRunner
-from .dispatch import as_executor, map_ordered, ray_unit
+from ..random import RngLike
+from .anchors import Anchors
+from .chains import SeedPool, gaps_stage, rattle_stage
+from .explore import explore_stage
+from .faces import faces_stage
+from .fill import fill_stage
 from .results import ContourBatch, ContourResult
-from .settings import check_settings, merged_bounds, resolve_axes
-from .spacing import SpacedPoints
-from .surface import ContourSurface
+from .run import ContourRun
+from .stages import Rays, launch_rays, mle_stage, radial_stage
+from .uncovered import estimate_uncovered
 
-__all__ = ["find_contour", "iter_contour"]
+__all__ = ["find_contour", "iter_contour", "search", "trace"]
 
 
-class _Run:
-    """One contour search: the stages as a generator, and the points found so far."""
+def search(run: ContourRun) -> Iterator[ContourBatch]:
+    """Every stage of ``run``, in order (without the final ``done`` batch)."""
+    anchors = yield from mle_stage(run)
+    if anchors is not None:
+        yield from trace(run, anchors)
 
-    def __init__(self, model: Model, confidence_level: float, parameters: Sequence[str] | None,
-                 fixed: Mapping[str, float] | None,
-                 bounds: Mapping[str, Sequence[float | None]] | None, rng: RngLike,
-                 executor: Any, settings: Mapping[str, Any]) -> None:
-        self.s = check_settings(settings)
-        axes, fixed_idx = resolve_axes(model, parameters, fixed)
-        self.surface = ContourSurface(model, axes, fixed_idx, merged_bounds(model, bounds))
-        self.k = len(axes)
-        self.confidence_level = float(confidence_level)
-        self.delta = delta_chi2(confidence_level, self.k)
-        self.executor = as_executor(executor)
-        root = as_generator(rng)
-        seq = getattr(root.bit_generator, "seed_seq", None)
-        entropy = getattr(seq, "entropy", None)
-        self.seed_entropy = int(entropy) if isinstance(entropy, (int, np.integer)) else None
-        (self.rng_mle, self.rng_radial, self.rng_gaps, self.rng_rattle,
-         self.rng_fill) = root.spawn(5)
-        self.t0 = time.perf_counter()
-        self.status, self.stage, self.end_message = "complete", "mle", ""
-        self.warnings: list[str] = []
-        self.notes: list[str] = []
-        self.n_eval = 0
-        self.theta_mle = np.full(self.k, np.nan)
-        self.nll_min = self.threshold = float("nan")
-        self.minima = np.zeros((0, self.k))
-        self.scale: np.ndarray | None = None
-        self.spaced: SpacedPoints | None = None
-        self._parts: list[tuple[np.ndarray, ...]] = []
 
-    # -- bookkeeping -------------------------------------------------------------------------
-    def _batch(self, stage: str, Y: np.ndarray, P: np.ndarray, from_radial: bool,
-               on_bound: np.ndarray, residual: np.ndarray, n_done: int, n_total: int,
-               message: str = "") -> ContourBatch:
-        self.stage = stage
-        room = max(self.s["max_points"] - self.n_points, 0)
-        Y, P, on_bound, residual = Y[:room], P[:room], on_bound[:room], residual[:room]
-        full = self.surface.full(Y, P) if len(Y) else np.zeros((0, self.surface.model.npar))
-        part = (Y, np.full(len(Y), from_radial), np.asarray(on_bound, bool), residual, full)
-        self._parts.append(part)
-        return ContourBatch(stage, Y, part[1], part[2], residual, int(n_done), int(n_total),
-                            self.n_points, self.n_eval, self.surface.axis_names,
-                            self.theta_mle.copy(), self.nll_min, self.threshold, message,
-                            full_points=full, warnings=tuple(self.warnings))
+def trace(run: ContourRun, anchors: Anchors, *, explore: bool = True
+          ) -> Iterator[ContourBatch]:
+    """The stages after the fit: from ``anchors`` (inside the region) to a covered surface.
 
-    @property
-    def n_points(self) -> int:
-        return int(sum(len(p[0]) for p in self._parts))
-
-    def _stacked(self, i: int, width: int | None) -> np.ndarray:
-        parts = [p[i] for p in self._parts]
-        if parts:
-            return np.concatenate(parts)
-        return np.zeros((0, width)) if width is not None else np.zeros(0)
-
-    def _budget_left(self) -> bool:
-        if self.n_points < self.s["max_points"]:
-            return True
-        self.status = "budget_exhausted"
-        self.end_message = (f"stopped at max_points={self.s['max_points']} points; raise it (or "
-                            "the spacing) for a complete surface")
-        return False
-
-    # -- stages -----------------------------------------------------------------------------
-    def batches(self) -> Iterator[ContourBatch]:
-        """The search, stage by stage."""
-        anchors = yield from self._mle()
-        if anchors is None:
-            return
-        rays = self._solve_rays(anchors, self.rng_radial, self.s["n_radial"], per_anchor_k1=True)
-        yield from self._radial(anchors, rays)
-        if self.k == 1 or not self._budget_left() or self.s["n_chains"] == 0:
-            return
-        runner = ChainRunner(self, anchors)
-        yield from runner.stages()
-
-    def _mle(self) -> Iterator[ContourBatch]:
-        names = self.surface.model.parameter_names
-        best = fit(self.surface.model,
-                   fixed={names[i]: v for i, v in self.surface.fixed.items()},
-                   bounds={n: tuple(b) for n, b in zip(names, self.surface.all_bounds,
-                                                       strict=True)},
-                   n_starts=self.s["n_starts"], rng=self.rng_mle)
-        self.n_eval += best.nfev
-        empty = np.zeros((0, self.k))
-        if not (best.success and np.isfinite(best.fun)):
-            self.status = "failed"
-            self.end_message = f"the maximum-likelihood fit failed: {best.message}"
-            yield self._batch("mle", empty, np.zeros((0, self.surface.m)), False, np.zeros(0),
-                              np.zeros(0), 0, 0, self.end_message)
-            return None
-        self.nll_min = float(best.fun)
-        self.threshold = self.nll_min + 0.5 * self.delta
-        self.surface = self.surface.at_level(self.threshold)
-        self.theta_mle = best.x[self.surface.axes].copy()
-        anchors: Anchors = find_anchors(self.surface, best, delta=self.delta,
-                                        n_anchors=self.s["n_anchors"],
-                                        max_walk=self.s["max_walk"])
-        self.n_eval += anchors.n_evaluations
-        self.minima = anchors.minima
-        self.warnings.extend(anchors.warnings)
-        self.notes.extend(anchors.notes)
-        message = "; ".join([f"NLL_min = {self.nll_min:.10g}, T = {self.threshold:.10g}",
-                             *anchors.warnings])
-        yield self._batch("mle", empty, np.zeros((0, self.surface.m)), False, np.zeros(0),
-                          np.zeros(0), 1, 1, message)
-        return anchors
-
-    def _solve_rays(self, anchors: Anchors, rng: np.random.Generator, n_rays: int, *,
-                    per_anchor_k1: bool = False) -> Any:
-        """Rays from the anchors (round robin) in random whitened directions, solved in chunks."""
-        n_anchor = len(anchors.points)
-        if self.k == 1 and per_anchor_k1:
-            owner = np.repeat(np.arange(n_anchor), 2)
-            e = np.tile([[1.0], [-1.0]], (n_anchor, 1))
-        else:
-            owner = np.arange(n_rays) % n_anchor
-            e = rng.standard_normal((n_rays, self.k))
-            e /= np.linalg.norm(e, axis=1, keepdims=True)
-        directions = np.einsum("rij,rj->ri", anchors.matrices[owner], e)
-        origins, prof = anchors.points[owner], anchors.profiled[owner]
-        size = self.s["batch_size"]
-        calls = [((self.surface, origins[i:i + size], directions[i:i + size], prof[i:i + size],
-                   float(np.sqrt(self.delta)), self.s["tol"]), {})
-                 for i in range(0, len(owner), size)]
-        results = list(map_ordered(self.executor, ray_unit, calls))
-        self.n_eval += sum(r.n_evaluations for r in results)
-        return results
-
-    def _radial(self, anchors: Anchors, results: list) -> Iterator[ContourBatch]:
-        ok = np.concatenate([r.ok for r in results])
-        points = np.concatenate([r.points for r in results])
-        unbounded = int(sum(r.unbounded.sum() for r in results))
-        found = np.vstack([points[ok], anchors.points])
-        lo, hi = found.min(axis=0), found.max(axis=0)
-        extent = hi - lo
-        fallback = extent.max() if extent.max() > 0 else 1.0
-        self.scale = np.where(extent > 1e-9 * fallback, extent, fallback)
-        spacing = 1e-7 if self.k == 1 else self.s["spacing"]
-        self.spaced = SpacedPoints(lo, self.scale, spacing)
-        if unbounded:
-            open_axes = [n for n, b in zip(self.surface.axis_names, self.surface.bounds,
-                                           strict=True) if not np.all(np.isfinite(b))]
-            self.warnings.append(
-                f"{unbounded} of {len(ok)} rays crossed neither NLL = T nor a bound: the region "
-                f"looks unbounded; set bounds on {', '.join(open_axes) or 'the axes'}")
-        n_total, n_done = len(ok), 0
-        for r in results:
-            n_done += len(r.ok)
-            Y = r.points[r.ok]
-            keep = self.spaced.offer(Y)
-            yield self._batch("radial", Y[keep], r.profiled[r.ok][keep], True,
-                              r.on_bound[r.ok][keep], r.residual[r.ok][keep], n_done, n_total,
-                              self.warnings[-1] if unbounded and n_done == n_total else "")
-            if not self._budget_left():
-                return
-
-    # -- result ------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        self.status = "cancelled"
-        self.end_message = f"cancelled during the {self.stage} stage"
-
-    def result(self) -> ContourResult:
-        points = self._stacked(0, self.k)
-        full = self._stacked(4, self.surface.model.npar)
-        end = self.end_message or f"{len(points)} points"
-        message = "; ".join([end, *self.warnings, *self.notes])
-        return ContourResult(
-            theta_mle=self.theta_mle, nll_min=self.nll_min, threshold=self.threshold,
-            delta=self.delta, contour_points=points,
-            from_radial=self._stacked(1, None).astype(bool),
-            parameter_names=self.surface.axis_names, confidence_level=self.confidence_level,
-            dof=self.k, residuals=self._stacked(3, None),
-            on_bound=self._stacked(2, None).astype(bool), full_points=full, stage=self.stage,
-            status=self.status, message=message, warnings=tuple(self.warnings),
-            n_evaluations=int(self.n_eval), elapsed=time.perf_counter() - self.t0,
-            minima=self.minima, seed_entropy=self.seed_entropy,
-            settings={**self.s, "fixed": {self.surface.model.parameter_names[i]: v
-                                          for i, v in self.surface.fixed.items()},
-                      "profiled": list(self.surface.profiled_names),
-                      "all_parameters": list(self.surface.model.parameter_names),
-                      "bounds": {n: tuple(float(v) for v in b) for n, b in
-                                 zip(self.surface.axis_names, self.surface.bounds, strict=True)}},
-            scale=None if self.scale is None else self.scale.copy())
+    Bound faces run the same stages on their planes (:mod:`.faces`), without
+    ``explore``.
+    """
+    s = run.settings
+    rays = launch_rays(run, anchors, run.rng.radial, s.n_radial, both_ways_k1=True)
+    if explore:
+        anchors, rays = yield from explore_stage(run, anchors, rays)
+    yield from radial_stage(run, rays)
+    if not run.budget_left():
+        return
+    if run.k > 1 and s.n_chains > 0:
+        pool = SeedPool(run)
+        gap_rays = launch_rays(run, anchors, run.rng.gaps, s.n_gap_candidates) \
+            if s.n_gap_candidates and run.k > 2 else Rays.empty()
+        seeds = yield from gaps_stage(run, pool, gap_rays)
+        if len(seeds[0]) and run.budget_left():
+            yield from rattle_stage(run, pool, *seeds)
+            if run.status == "complete":
+                run.rescale_if_grown()
+                yield from fill_stage(run, SeedPool(run))
+    if run.status == "complete" and s.faces and run.k > 1:
+        yield from faces_stage(run, trace)
+    if run.status == "budget_exhausted":
+        run.uncovered = estimate_uncovered(run)
+        if run.uncovered is not None:
+            run.message += (f"; an estimated {run.uncovered:.1%} of the surface lies farther "
+                             "than the spacing from every point")
 
 
 def iter_contour(model: Model, *, confidence_level: float = 0.95,
                  parameters: Sequence[str] | None = None, fixed: Mapping[str, float] | None = None,
                  bounds: Mapping[str, Sequence[float | None]] | None = None, rng: RngLike = None,
-                 executor: Any = None, **settings: Any) -> Iterator[ContourBatch]:
+                 executor: Any = None, should_stop: Callable[[], bool] | None = None,
+                 **settings: Any) -> Iterator[ContourBatch]:
     """Stream the points of the confidence contour ``NLL = T`` as they are found.
 
-    Same arguments as :func:`find_contour` (without ``should_stop`` and
-    ``on_batch``).  Yields first an ``"mle"`` batch without points (it fixes
-    ``theta_mle``, ``nll_min`` and ``threshold``), then ``"radial"``, ``"gaps"``
-    and ``"rattle"`` batches that carry only new points.  Stop iterating (or
-    ``close()`` the generator) to cancel.
+    Same arguments as :func:`find_contour` (without ``on_batch``).  Yields first
+    an ``"mle"`` batch without points (it fixes ``theta_mle``, ``nll_min`` and
+    ``threshold``), then batches of the later stages that carry only new points,
+    and last a ``"done"`` batch whose ``result`` is the :class:`ContourResult`.
+    ``should_stop`` is polled after every batch: when it returns true the
+    search ends with status ``"cancelled"`` (and the ``"done"`` batch).  Closing
+    the generator early cancels without a result.
     """
-    run = _Run(model, confidence_level, parameters, fixed, bounds, rng, executor, settings)
-    yield from run.batches()
+    run = ContourRun.start(model, confidence_level, parameters, fixed, bounds, rng, executor,
+                           settings)
+    stages = search(run)
+    try:
+        for batch in stages:
+            yield batch
+            if should_stop is not None and should_stop():
+                run.cancel()
+                break
+    finally:
+        stages.close()
+    yield run.done()
 
 
 def find_contour(model: Model, confidence_level: float = 0.95,
@@ -263,6 +135,9 @@ def find_contour(model: Model, confidence_level: float = 0.95,
                  on_batch: Callable[[ContourBatch], Any] | None = None, executor: Any = None,
                  **settings: Any) -> ContourResult:
     """Points on the boundary ``NLL = NLL_min + chi2.ppf(CL, k) / 2`` of the confidence region.
+
+    Drains :func:`iter_contour`, handing every batch (the last, ``"done"``,
+    included) to ``on_batch``.
 
     Parameters
     ----------
@@ -289,9 +164,9 @@ def find_contour(model: Model, confidence_level: float = 0.95,
         ``concurrent.futures.Executor`` (threads, processes) or a Dask client,
         to run batches of rays and chains.
     **settings
-        See :data:`model_core.contour.settings.DEFAULTS`: ``n_radial``, ``n_chains``,
-        ``n_steps``, ``step_size``, ``n_gap_candidates``, ``tol``, ``batch_size``,
-        ``n_starts``, ``max_points``, ``spacing``, ...
+        See :class:`model_core.contour.settings.ContourSettings`: ``n_radial``,
+        ``n_chains``, ``n_steps``, ``step_size``, ``n_gap_candidates``, ``tol``,
+        ``batch_size``, ``n_starts``, ``n_explore``, ``max_points``, ``spacing``, ...
 
     Returns
     -------
@@ -299,15 +174,12 @@ def find_contour(model: Model, confidence_level: float = 0.95,
         Every point with ``on_bound`` false satisfies ``|NLL - T| <= tol``; points
         with ``on_bound`` true lie on a parameter bound inside the region.
     """
-    run = _Run(model, confidence_level, parameters, fixed, bounds, rng, executor, settings)
-    batches = run.batches()
-    try:
-        for batch in batches:
-            if on_batch is not None:
-                on_batch(batch)
-            if should_stop is not None and should_stop():
-                run.cancel()
-                break
-    finally:
-        batches.close()
-    return run.result()
+    result: ContourResult | None = None
+    for batch in iter_contour(model, confidence_level=confidence_level, parameters=parameters,
+                              fixed=fixed, bounds=bounds, rng=rng, executor=executor,
+                              should_stop=should_stop, **settings):
+        if on_batch is not None:
+            on_batch(batch)
+        result = batch.result
+    assert result is not None  # the last batch carries it
+    return result

@@ -16,7 +16,21 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["HoleEdges", "edge_points", "farthest_points"]
+__all__ = ["HoleEdges", "curve_ends", "edge_points", "farthest_points"]
+
+#: A hole edge is judged from the nearest :data:`_NEIGHBOURS` points within
+#: :data:`_REACH` spacings: enough to surround a point of an evenly covered patch.
+_NEIGHBOURS, _REACH = 12, 3.0
+#: On an edge the neighbours' centroid is offset away from the hole by more than this
+#: many spacings (inside a covered patch it is near zero).
+_EDGE_OFFSET = 0.5
+#: An edge (or curve end) seeds a chain only when this many spacings ahead of it, toward
+#: the hole, still lie within the parameter bounds.
+_AHEAD = 3.0
+
+#: On a covered curve every kept point has a neighbour on each side at most two
+#: spacings away (:func:`.stages.angular_rays` leaves no wider gap); look a little farther.
+_CURVE_REACH = 2.5
 
 
 def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int, *,
@@ -84,6 +98,38 @@ def edge_points(points: np.ndarray, usable: np.ndarray, spacing: float, occupied
     return HoleEdges(spacing).select(points, usable, occupied, n_select, inside)
 
 
+def curve_ends(points: np.ndarray, usable: np.ndarray, spacing: float,
+               inside: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two axes: kept points at the end of a covered stretch of curve, and the way on.
+
+    A point is an end when every neighbour within ``_CURVE_REACH`` spacings lies
+    on the same side of it along the direction to its nearest neighbour; the way
+    on is the opposite direction.  Ends whose way on leaves the parameter bounds
+    (``inside(point + 3 spacings ahead)`` false) are skipped.  A point without
+    neighbours is an end both ways (its heading is ``nan``: any way on).
+
+    Returns indices into ``points`` (usable ones only) and unit headings (scaled).
+    """
+    n = len(points)
+    if n < 2:
+        return np.zeros(0, int), np.zeros((0, points.shape[1] if points.ndim == 2 else 2))
+    tree = cKDTree(points)
+    k = min(_NEIGHBOURS, n)
+    dist, nb = tree.query(points, k=k, distance_upper_bound=_CURVE_REACH * spacing)
+    valid = np.isfinite(dist) & (nb != np.arange(n)[:, None])
+    offsets = np.where(valid[..., None], points[np.where(valid, nb, 0)] - points[:, None, :], 0.0)
+    first = np.argmax(valid, axis=1)
+    tangent = offsets[np.arange(n), first]
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-300)
+    along = np.einsum("bjk,bk->bj", offsets, tangent)
+    one_sided = ~np.any(valid & (along < 0), axis=1)
+    alone = ~valid.any(axis=1)
+    heading = np.where(alone[:, None], np.nan, -tangent)
+    ends = np.flatnonzero(usable & one_sided)
+    ahead = inside(points[ends] + _AHEAD * spacing * np.nan_to_num(heading[ends]))
+    return ends[ahead | alone[ends]], heading[ends[ahead | alone[ends]]]
+
+
 class HoleEdges:
     """:func:`edge_points` for a set of points that only grows.
 
@@ -108,7 +154,7 @@ class HoleEdges:
         n, n_old = len(points), len(self._count)
         if n == n_old:
             return
-        radius = 3.0 * self.spacing
+        radius = _REACH * self.spacing
         tree = cKDTree(points)
         if n_old:
             near = tree.query_ball_point(points[n_old:], radius, return_sorted=False)
@@ -117,7 +163,8 @@ class HoleEdges:
         else:
             touched = np.zeros(0, int)
         rows = np.concatenate([touched, np.arange(n_old, n)])
-        dist, nb = tree.query(points[rows], k=min(13, n), distance_upper_bound=radius)
+        dist, nb = tree.query(points[rows], k=min(_NEIGHBOURS + 1, n),
+                              distance_upper_bound=radius)
         dist, nb = dist.reshape(len(rows), -1), nb.reshape(len(rows), -1)
         valid = np.isfinite(dist) & (nb != rows[:, None])
         count = valid.sum(axis=1)
@@ -141,8 +188,8 @@ class HoleEdges:
         spacing = self.spacing
         size = np.linalg.norm(self._offset, axis=1)
         heading = -self._offset / np.maximum(size, 1e-300)[:, None]
-        edge = np.flatnonzero(usable & (self._count >= 2) & (size > 0.5 * spacing))
-        edge = edge[inside(points[edge] + 3.0 * spacing * heading[edge])]
+        edge = np.flatnonzero(usable & (self._count >= 2) & (size > _EDGE_OFFSET * spacing))
+        edge = edge[inside(points[edge] + _AHEAD * spacing * heading[edge])]
         if edge.size == 0:
             return np.zeros(0, int), np.zeros((0, k))
         if len(occupied):

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .results import ContourResult
+from .results import ContourResult, Island
 
 __all__ = ["FORMATS", "contour_to_dict", "load_contour", "save_contour"]
 
 FORMATS = (".csv", ".npz", ".json")
 _ARRAYS = ("theta_mle", "contour_points", "from_radial", "residuals", "on_bound", "full_points",
-           "minima", "scale")
+           "minima", "scale", "island", "search_box")
 
 
 def _plain(value: Any) -> Any:
@@ -32,6 +32,9 @@ def _plain(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
+    if isinstance(value, Island):
+        return {"minimum": value.minimum.tolist(), "nll": _plain(value.nll),
+                "n_points": value.n_points}
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -83,7 +86,9 @@ def _write_csv(result: ContourResult, path: Path) -> None:
                "dof": result.dof, "nll_min": repr(result.nll_min),
                "threshold": repr(result.threshold), "delta": repr(result.delta),
                "theta_mle": " ".join(repr(float(v)) for v in result.theta_mle),
-               "n_points": len(result.contour_points), "message": result.message}
+               "n_points": len(result.contour_points), "message": result.message,
+               "warnings": " | ".join(result.warnings), "notes": " | ".join(result.notes),
+               "islands": len(result.islands)}
     lines = [f"# {key}: {value}" for key, value in summary.items()]
     table = np.hstack(columns) if len(result.contour_points) else np.zeros((0, len(header)))
     with path.open("w") as fh:
@@ -110,20 +115,30 @@ def load_contour(path: str | Path) -> ContourResult:
 def _from_dict(data: dict[str, Any]) -> ContourResult:
     floats = ("nll_min", "threshold", "delta", "confidence_level", "elapsed")
     values = {}
-    for name in ContourResult.__dataclass_fields__:
-        value = data.get(name)
+    for name, field in ContourResult.__dataclass_fields__.items():
+        if name not in data:
+            values[name] = field.default  # a file written before the field existed
+            continue
+        value = data[name]
         if name in ("from_radial", "on_bound"):
             value = np.asarray(value, dtype=bool)
+        elif name == "island":
+            value = None if value is None else np.asarray(value, dtype=int)
         elif name in _ARRAYS and value is not None:
             value = np.asarray(value, dtype=float)
-        elif name in floats:
+        elif name in floats or (name == "uncovered" and value is not None):
             value = float(value)
-        elif name in ("parameter_names", "warnings"):
+        elif name in ("parameter_names", "warnings", "notes"):
             value = tuple(value)
+        elif name == "islands":
+            value = tuple(Island(np.asarray(i["minimum"], dtype=float), float(i["nll"]),
+                                 int(i["n_points"])) for i in value)
         values[name] = value
     k = len(values["parameter_names"])
     values["contour_points"] = values["contour_points"].reshape(-1, k)
     values["minima"] = values["minima"].reshape(-1, k)
+    if values["search_box"] is not None:
+        values["search_box"] = values["search_box"].reshape(k, 2)
     n = len(values["contour_points"])
     values["full_points"] = values["full_points"].reshape(n, -1)
     return ContourResult(**values)

@@ -22,8 +22,13 @@ __all__ = ["ContourProgress", "describe_batch"]
 #: What each stage's ``n_done`` / ``n_total`` count.
 _STAGE_COUNTS = {
     "mle": "best fit",
+    "explore": "search round {done} (at most {total})",
     "radial": "rays {done}/{total}",
+    "gaps": "chain seeds {done}/{total}",
     "rattle": "chain step {done} (at most {total})",
+    "fill": "filling holes, round {done}",
+    "faces": "bound faces {done}/{total}",
+    "done": "finished",
 }
 _FORMAT = "{desc}: {n} points{postfix} [{elapsed}]"
 
@@ -38,16 +43,10 @@ def describe_batch(batch: ContourBatch) -> str:
     ...                         0, ("a", "b"), np.zeros(2), 0.0, 1.0)
     >>> describe_batch(batch("radial", 1200, 2000))
     'rays 1200/2000'
-    >>> describe_batch(batch("gaps", 100, 100)), describe_batch(batch("gaps", 3, 0))
+    >>> describe_batch(batch("gaps", 100, 100)), describe_batch(batch("fill", 3, 0))
     ('chain seeds 100/100', 'filling holes, round 3')
     """
-    if batch.stage == "gaps":
-        text = ("chain seeds {done}/{total}" if batch.n_total
-                else "filling holes, round {done}")
-    else:
-        text = _STAGE_COUNTS.get(batch.stage,
-                                 "{done}/{total}" if batch.n_total else "{done}")
-    return text.format(done=batch.n_done, total=batch.n_total)
+    return _STAGE_COUNTS[batch.stage].format(done=batch.n_done, total=batch.n_total)
 
 
 class ContourProgress:
@@ -72,7 +71,8 @@ class ContourProgress:
 
     def __call__(self, batch: ContourBatch) -> None:
         bar = self._bar
-        bar.set_description_str(batch.stage, refresh=False)
+        if batch.stage != "done":  # the line keeps the stage that found the last points
+            bar.set_description_str(batch.stage, refresh=False)
         bar.set_postfix_str(f"{describe_batch(batch)}, {batch.n_evaluations:,} NLL evaluations",
                             refresh=False)
         bar.update(batch.n_points - bar.n)

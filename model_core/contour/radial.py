@@ -25,11 +25,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .joint_rays import solve_joint
 from .surface import ContourSurface
 
-__all__ = ["RayResult", "project_to_level", "ray_limits", "solve_rays"]
+__all__ = ["RayResult", "concat_rays", "project_to_level", "ray_limits", "solve_rays"]
 
+#: Bracketing probes at ``r_init * 2**j``: from an eighth of the expected radius (a
+#: region far smaller than its quadratic estimate) to 4096 times it (a long valley).
 _PROBE_EXPONENTS = np.arange(-3, 13)
+#: Newton iterations aim at ``|NLL - T| <= _AIM * tol`` (a point counts from ``tol``).
+_AIM = 1e-2
+#: A bracket narrower than this share of its radius has reached rounding.
+_BRACKET_RTOL = 4e-16
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -56,6 +63,16 @@ class RayResult:
     n_evaluations: int
 
 
+def concat_rays(results: list[RayResult], order: np.ndarray | None = None) -> RayResult:
+    """The rays of several results as one, optionally reordered by ``order``."""
+    fields = [np.concatenate([getattr(r, f) for r in results])
+              for f in ("points", "profiled", "residual", "radius", "ok", "on_bound",
+                        "unbounded")]
+    if order is not None:
+        fields = [f[order] for f in fields]
+    return RayResult(*fields, int(sum(r.n_evaluations for r in results)))
+
+
 def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Largest ``r >= 0`` with ``origin + r * d`` inside ``bounds (k, 2)``, per ray (may be inf).
@@ -74,7 +91,8 @@ def ray_limits(origins: np.ndarray, directions: np.ndarray, bounds: np.ndarray
 
 def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndarray, *,
                profiled: np.ndarray | None = None, r_init: float = 1.0, tol: float = 1e-9,
-               max_iter: int = 60) -> RayResult:
+               max_iter: int = 60, predictors: np.ndarray | None = None,
+               start: tuple[np.ndarray, np.ndarray] | None = None) -> RayResult:
     """Find where each ray ``origins + r * directions`` first crosses ``NLL = T``.
 
     Parameters
@@ -84,7 +102,14 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
     origins, directions
         ``(B, k)``; origins must lie inside the region (``NLL < T``).
     profiled
-        Warm starts of the profiled parameters ``(B, m)``.
+        The profiled parameters at the origins ``(B, m)`` (warm starts).
+    predictors
+        ``(B, m, k)``: the profiled parameters' linear response to the axes at the
+        origins.  With profiled parameters the rays are solved jointly with the
+        inner fits (:mod:`.joint_rays`).
+    start
+        ``(radius (B,), profiled (B, m))``: first guesses for profiled rays (a
+        neighbouring ray's solution); ignored without profiled parameters.
     r_init
         Expected crossing radius (``sqrt(Delta)`` for whitened directions).
     tol
@@ -96,6 +121,11 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
     T = surface.threshold
     warm = surface.default_profiled(n) if profiled is None else np.asarray(profiled, dtype=float)
     limit, bound_axis, bound_value = ray_limits(origins, directions, surface.bounds)
+    if surface.m:
+        return RayResult(*solve_joint(surface, origins, directions, warm, predictors,
+                                      r_init=r_init, tol=tol, max_iter=max_iter, limit=limit,
+                                      bound_axis=bound_axis, bound_value=bound_value,
+                                      exponents=_PROBE_EXPONENTS, start=start))
     radii = np.minimum(r_init * 2.0 ** _PROBE_EXPONENTS[None, :], limit[:, None])
     n_probe = radii.shape[1]
     probes = origins[:, None, :] + radii[..., None] * directions[:, None, :]
@@ -147,13 +177,13 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
         points[b], residual[b], radius[b] = y[better], f[better], r[b]
         prof[b] = np.where(np.isfinite(value[better])[:, None], p_new[better], prof[b])
         ok[active[np.abs(f) <= tol]] = True
-        done = np.abs(f) <= 1e-2 * tol
+        done = np.abs(f) <= _AIM * tol
         with np.errstate(invalid="ignore", divide="ignore"):
             newton = r[active] - f / np.einsum("bk,bk->b", grad, directions[active])
         a_lo, a_hi = lo[active], hi[active]
         safe = np.isfinite(newton) & (newton > a_lo) & (newton < a_hi)
         r[active] = np.where(safe, newton, 0.5 * (a_lo + a_hi))
-        tiny = (a_hi - a_lo) <= 4e-16 * np.maximum(1.0, a_hi)
+        tiny = (a_hi - a_lo) <= _BRACKET_RTOL * np.maximum(1.0, a_hi)
         active = active[~done & ~tiny]
     return RayResult(points, prof, residual, radius, ok, reached_bound, unbounded, n_eval)
 

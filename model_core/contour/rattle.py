@@ -35,6 +35,9 @@ from .surface import ContourSurface
 
 __all__ = ["RattleInfo", "RattleState", "init", "refresh", "step"]
 
+#: After an accepted step the step size grows by ``_GROW`` (back to the largest within a
+#: few steps), after a rejected one it halves: a failed projection means the surface
+#: bends more within the step than the projection can follow.
 _GROW, _SHRINK = 1.25, 0.5
 #: Projections iterate until ``|C| <= _AIM * tol`` (a point counts once ``|C| <= tol``).
 _AIM = 0.1

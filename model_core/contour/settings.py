@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -10,62 +11,137 @@ import numpy as np
 from ..model import Model
 from ..params import resolve_fixed
 
-__all__ = ["DEFAULTS", "check_settings", "merged_bounds", "resolve_axes"]
+__all__ = ["DEFAULTS", "ContourSettings", "check_settings", "merged_bounds", "resolve_axes"]
 
-#: Default settings, with what each one controls.
-DEFAULTS: dict[str, Any] = {
-    "n_radial": 2000,          # rays of the radial search (spread over the anchors)
-    "n_chains": 100,           # RATTLE chains (0: radial search only, no chains, no filling)
-    "n_steps": 4000,           # most steps per chain (fewer when coverage saturates)
-    "step_size": 0.05,         # largest chain step, in the scaled metric (fraction of the extent)
-    "n_gap_candidates": 3000,  # rays of the gap search
-    "tol": 1e-9,               # |NLL - T| required at every point not on a bound
-    "batch_size": 4096,        # rays or chains per batched call / work unit
-    "n_starts": 16,            # starts of the maximum-likelihood fit
-    "max_points": 20000,       # stop (status "budget_exhausted") after this many points
-    "spacing": 0.008,          # least distance between points, in the scaled metric
-    "sync_every": 20,          # chain steps between recording, restarts and batches
-    "refresh_every": 10,       # chain steps between momentum refreshes
-    "saturation": 0.2,         # end the chains when fewer steps than this give new points
-    "n_anchors": 48,           # most starting points of rays (minima and valley points)
-    "max_walk": 200,           # most steps of a valley walk in each direction
-    "max_iter": 8,             # projection iterations per chain step
-    "max_fill_rounds": 200,    # most rounds of the final hole filling (0: none)
-}
 
-_INTEGER = ("n_radial", "n_chains", "n_steps", "n_gap_candidates", "batch_size", "n_starts",
-            "max_points", "sync_every", "refresh_every", "n_anchors", "max_walk", "max_iter",
-            "max_fill_rounds")
-_POSITIVE = ("step_size", "tol", "spacing")
+@dataclass(frozen=True, slots=True)
+class ContourSettings:
+    """Every setting of one contour search, checked on construction.
+
+    Attributes
+    ----------
+    n_radial : int
+        Rays of the radial search, spread over the anchors.  With two axes the
+        rays are spread evenly in angle and refined where neighbouring points
+        lie farther apart than ``spacing``; ``n_radial`` is then their budget.
+    n_chains : int
+        RATTLE chains (0: radial search and bound faces only).
+    n_steps : int
+        Most steps per chain (fewer when coverage saturates).
+    step_size : float
+        Largest chain step, in the scaled metric (a fraction of the extent).
+    n_gap_candidates : int
+        Rays of the gap search.
+    tol : float
+        ``|NLL - T|`` required at every point not on a bound.
+    batch_size : int
+        Rays or chains per batched call (one work unit for the executor).
+    n_starts : int
+        Starts of the maximum-likelihood fit, spread over the parameter box.
+    n_explore : int
+        Points of each round of the search for separate regions (0: none).
+    explore_reach : float
+        Along axes without bounds, the search for separate regions reaches this
+        many extents of the region found (on each side of it).
+    max_points : int
+        Stop (status ``"budget_exhausted"``) after this many points.  The default
+        completes any convex region's surface (faces included) at the default
+        spacing: points at least ``h`` apart cover at most ``sqrt(3) / 2 * h**2``
+        of area each (hexagonal packing), and in the metric where the region's
+        bounding box is the unit cube its surface has an area of at most 6.
+    spacing : float
+        Least distance between points, in the scaled metric.
+    sync_every : int
+        Chain steps between recording, restarts and batches.
+    refresh_every : int
+        Chain steps between momentum refreshes.
+    saturation : float
+        End the chains when fewer steps than this share give new points.
+    n_anchors : int
+        Most starting points of rays per island (minima and valley points).
+    max_walk : int
+        Most steps of a valley walk in each direction.
+    max_iter : int
+        Projection iterations per chain step.
+    max_fill_rounds : int
+        Most rounds of the final hole filling (0: none).
+    faces : bool
+        Sample the faces where the region meets a parameter bound.
+    """
+
+    n_radial: int = 2000
+    n_chains: int = 100
+    n_steps: int = 4000
+    step_size: float = 0.05
+    n_gap_candidates: int = 3000
+    tol: float = 1e-9
+    batch_size: int = 4096
+    n_starts: int = 32
+    n_explore: int = 2048
+    explore_reach: float = 30.0
+    max_points: int = 110_000
+    spacing: float = 0.008
+    sync_every: int = 20
+    refresh_every: int = 10
+    saturation: float = 0.2
+    n_anchors: int = 48
+    max_walk: int = 200
+    max_iter: int = 8
+    max_fill_rounds: int = 200
+    faces: bool = True
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "bool":
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"setting {item.name}={value!r} must be True or False")
+                object.__setattr__(self, item.name, bool(value))
+            elif item.type == "int":
+                least = _MINIMUM[item.name]
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                        or value < least:
+                    raise ValueError(f"setting {item.name}={value!r} must be an integer >= {least}")
+                object.__setattr__(self, item.name, int(value))
+            else:
+                if isinstance(value, (bool, np.bool_)) or not isinstance(
+                        value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+                    raise ValueError(f"setting {item.name}={value!r} must be a finite number")
+                object.__setattr__(self, item.name, float(value))
+        for name in ("step_size", "tol", "spacing", "explore_reach"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"setting {name}={getattr(self, name)!r} must be a positive "
+                                 "number")
+        if not 0.0 <= self.saturation < 1.0:
+            raise ValueError(f"setting saturation={self.saturation!r} must lie in [0, 1), "
+                             "e.g. 0.2")
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> ContourSettings:
+        """The defaults updated with ``settings``; an unknown name raises ``ValueError``."""
+        unknown = sorted(set(settings) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown contour setting {unknown[0]!r}; known settings: "
+                             + ", ".join(DEFAULTS))
+        return cls(**settings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings by name."""
+        return asdict(self)
+
+
+#: Least value of every integer setting.
 _MINIMUM = {"n_radial": 1, "n_chains": 0, "n_steps": 0, "n_gap_candidates": 0, "batch_size": 1,
-            "n_starts": 1, "max_points": 1, "sync_every": 1, "refresh_every": 1, "n_anchors": 1,
-            "max_walk": 0, "max_iter": 1, "max_fill_rounds": 0}
+            "n_starts": 1, "n_explore": 0, "max_points": 1, "sync_every": 1, "refresh_every": 1,
+            "n_anchors": 1, "max_walk": 0, "max_iter": 1, "max_fill_rounds": 0}
+
+#: Default settings by name (see :class:`ContourSettings` for what each one controls).
+DEFAULTS: dict[str, Any] = asdict(ContourSettings())
 
 
-def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults updated with ``settings``; a bad setting raises ``ValueError`` naming it."""
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown contour setting {unknown[0]!r}; known settings: "
-                         + ", ".join(DEFAULTS))
-    out = {**DEFAULTS, **settings}
-    for name in _INTEGER:
-        value = out[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                or value < _MINIMUM[name]:
-            raise ValueError(f"setting {name}={value!r} must be an integer >= {_MINIMUM[name]}")
-        out[name] = int(value)
-    for name in _POSITIVE:
-        value = out[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-                or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"setting {name}={value!r} must be a positive number")
-        out[name] = float(value)
-    if not 0.0 <= float(out["saturation"]) < 1.0:
-        raise ValueError(f"setting saturation={out['saturation']!r} must lie in [0, 1), "
-                         "e.g. 0.2")
-    out["saturation"] = float(out["saturation"])
-    return out
+def check_settings(settings: Mapping[str, Any]) -> ContourSettings:
+    """:meth:`ContourSettings.from_mapping`: a bad setting raises ``ValueError`` naming it."""
+    return ContourSettings.from_mapping(settings)
 
 
 def merged_bounds(model: Model, bounds: Mapping[str, Sequence[float | None]] | None

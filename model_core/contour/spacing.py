@@ -1,10 +1,12 @@
 """Even spacing: keep a new contour point only if it is far enough from every kept one.
 
-Distances are measured with each axis divided by a fixed scale (the extent of
-the region found by the radial search), so spacing means the same thing along
-a long flat valley and across a narrow tube.  Candidates are offered in a fixed
-order and accepted greedily, so the kept set depends only on that order, never
-on how the work was batched.
+Distances are measured with each axis divided by a scale (the extent of the
+region found), so spacing means the same thing along a long flat valley and
+across a narrow tube.  When the region turns out larger than first seen, the
+run builds a new set in the wider metric and inserts the points already found
+(:meth:`SpacedPoints.insert`), which keep guarding their neighbourhoods.
+Candidates are offered in a fixed order and accepted greedily, so the kept set
+depends only on that order, never on how the work was batched.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ class SpacedPoints:
         if self._tree is None:
             return np.zeros(0, int)
         return np.asarray(self._tree.query_ball_point(self._in_tree, radius, return_length=True))
+
+    def insert(self, Y: np.ndarray) -> None:
+        """Add the rows of ``Y`` unconditionally (points found before a change of metric)."""
+        if len(Y):
+            self._pending = np.vstack([self._pending, self.scaled(Y)])
+            self._flush()
 
     def offer(self, Y: np.ndarray) -> np.ndarray:
         """Keep the rows of ``Y`` (in order) that are far enough from the set; return the mask."""

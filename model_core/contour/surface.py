@@ -27,6 +27,9 @@ __all__ = ["ContourSurface"]
 
 #: Newton-decrement tolerance of the inner (profiling) fits, in NLL units.
 INNER_TOL = 1e-14
+#: Singular values of the profiled block below this share of the largest are dropped
+#: (a profiled parameter the NLL does not depend on).
+_PINV_RTOL = 1e-12
 
 
 class ContourSurface:
@@ -100,7 +103,8 @@ class ContourSurface:
         """Profile: minimise over the profiled parameters at every row; ``(value, P)``."""
         X = self.full(Y, P0)
         inner = ReducedModel(self.model, self.profiled, X, self.all_bounds[self.profiled])
-        result = newton_minimize(inner, X[:, self.profiled], max_iter=50, tol=INNER_TOL)
+        result = newton_minimize(inner, X[:, self.profiled], max_iter=50, tol=INNER_TOL,
+                                 hessian="differences")
         value = np.where(result.success, result.fun, np.nan)
         return value, result.x
 
@@ -115,6 +119,10 @@ class ContourSurface:
         if not self.m:
             return self.model.nll(self.full(Y)), np.zeros((len(Y), 0))
         return self._inner(Y, P0)
+
+    def nll_at(self, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """The NLL at axis values ``Y (B, k)`` with the profiled parameters at ``P`` (no fit)."""
+        return self.model.nll(self.full(np.atleast_2d(np.asarray(Y, dtype=float)), P))
 
     def value_and_grad(self, Y: np.ndarray, P0: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,17 +140,26 @@ class ContourSurface:
 
         ``P`` must be the profiled optimum at ``Y`` (from :meth:`value`).
         """
+        return self.curvature(Y, P)[0]
+
+    def curvature(self, Y: np.ndarray, P: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`hessian` and ``dP/dY (B, m, k)``, the profiled optimum's linear response
+        to the axes (``-H_pp^-1 H_pa``), from one exact Hessian per row."""
         Y = np.atleast_2d(np.asarray(Y, dtype=float))
         hess = self.model.hessian(self.full(Y, P))
         a, p = self.axes, self.profiled
         h_aa = hess[:, a[:, None], a[None, :]]
         if not self.m:
-            return h_aa
-        h_ap = hess[:, a[:, None], p[None, :]]
+            return h_aa, np.zeros((len(Y), 0, self.k))
+        h_pa = hess[:, p[:, None], a[None, :]]
         h_pp = hess[:, p[:, None], p[None, :]]
-        schur = h_aa - h_ap @ np.linalg.pinv(h_pp, rtol=1e-12, hermitian=True) @ np.swapaxes(
-            h_ap, -1, -2)
-        return 0.5 * (schur + np.swapaxes(schur, -1, -2))
+        finite = np.all(np.isfinite(hess), axis=(1, 2))
+        inverse = np.full_like(h_pp, np.nan)
+        inverse[finite] = np.linalg.pinv(h_pp[finite], rtol=_PINV_RTOL, hermitian=True)
+        predictor = -inverse @ h_pa
+        schur = h_aa + np.swapaxes(h_pa, -1, -2) @ predictor
+        return 0.5 * (schur + np.swapaxes(schur, -1, -2)), predictor
 
     def inside_bounds(self, Y: np.ndarray) -> np.ndarray:
         """Rows of ``Y`` within the axes' bounds."""

@@ -29,13 +29,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..linalg import unit_diagonal_eigh
 from .surface import ContourSurface
 
 __all__ = ["ValleyWalk", "walk_valley"]
 
+#: A walker stops once its step has shrunk below this share of its first step.
 _MIN_STEP_RATIO = 1e-3
+#: Newton corrector steps per predictor step (a valley is found in two or three).
 _CORRECTOR_STEPS = 6
+#: Relative step of the central differences of exact gradients (error ~1e-10).
 _FD_STEP = 1e-5
+#: A predictor may climb at most this share of ``Delta``: a quarter keeps it well
+#: inside the region (``T`` is ``Delta / 2`` above the minimum).
+_MAX_CLIMB = 0.25
+#: The corrector has settled when the Newton decrement is below this share of ``Delta``.
+_SETTLED = 1e-10
+#: While a predictor climbs less than this share of ``Delta`` the step grows by
+#: :data:`_GROWTH`: the valley is still flat ahead.
+_SHALLOW, _GROWTH = 1.0 / 16.0, 1.5
+#: Eigenvalues below this share of the largest are left out of the corrector's Newton
+#: steps (the valley's own direction).
+_PSEUDO_INVERSE_RTOL = 1e-8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,8 +89,7 @@ def _curvature(surface: ContourSurface, Y: np.ndarray, P: np.ndarray
 
 def _softest(hess: np.ndarray) -> np.ndarray:
     """Unit eigenvectors of the smallest eigenvalue of the unit-diagonal Hessians."""
-    d = np.sqrt(np.maximum(np.abs(np.einsum("bii->bi", hess)), 1e-300))
-    _, v = np.linalg.eigh(hess / (d[:, :, None] * d[:, None, :]))
+    _, v, d = unit_diagonal_eigh(hess)
     soft = v[:, :, 0] / d
     return soft / np.linalg.norm(soft, axis=1, keepdims=True)
 
@@ -83,7 +97,7 @@ def _softest(hess: np.ndarray) -> np.ndarray:
 def _newton(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     """Newton steps with the Hessian's flat directions left out (pseudo-inverse)."""
     w, u = np.linalg.eigh(hess)
-    floor = 1e-8 * np.abs(w).max(axis=1, keepdims=True)
+    floor = _PSEUDO_INVERSE_RTOL * np.abs(w).max(axis=1, keepdims=True)
     inv = np.where(np.abs(w) > floor, 1.0 / np.maximum(np.abs(w), floor), 0.0)
     return -np.einsum("bij,bj,bj->bi", u, inv, np.einsum("bji,bj->bi", u, grad))
 
@@ -115,7 +129,7 @@ def walk_valley(surface: ContourSurface, start: np.ndarray, start_profiled: np.n
         clipped = np.any(pred != raw, axis=1)
         f_pred, p_pred = surface.value(pred, p[w])
         n_eval += len(w)
-        steep = ~(f_pred - f_cur[w] <= delta / 4.0)
+        steep = ~(f_pred - f_cur[w] <= _MAX_CLIMB * delta)
         s[w[steep]] *= 0.5
         alive[w[steep & (s[w] < s_min[w])]] = False
         go, yc, pc, hit = w[~steep], pred[~steep], p_pred[~steep], clipped[~steep]
@@ -127,7 +141,7 @@ def walk_valley(surface: ContourSurface, start: np.ndarray, start_profiled: np.n
             fc, grad, hess, pc = _curvature(surface, yc, pc)
             n_eval += go.size * (2 * k + 1)
             step = _newton(grad, hess)
-            settled = -np.einsum("bk,bk->b", grad, step) <= 1e-10 * delta
+            settled = -np.einsum("bk,bk->b", grad, step) <= _SETTLED * delta
             if settled.all():
                 break
             yc = np.clip(yc + step, lo, hi)
@@ -148,7 +162,7 @@ def walk_valley(surface: ContourSurface, start: np.ndarray, start_profiled: np.n
         n_taken[g] += 1
         soft = _softest(hess[keep])
         v[g] = soft * np.sign(np.einsum("bk,bk->b", soft, v[g]))[:, None]
-        s[g] *= np.where(rise < delta / 16.0, 1.5, 1.0)
+        s[g] *= np.where(rise < _SHALLOW * delta, _GROWTH, 1.0)
         span = np.maximum(1.0, np.abs(y[g]))
         at_bound = hit[keep] | np.any((np.abs(y[g] - lo) <= 1e-12 * span)
                                       | (np.abs(y[g] - hi) <= 1e-12 * span), axis=1)

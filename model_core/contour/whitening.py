@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FLAT_RTOL", "Whitener", "build_whitener"]
+from ..linalg import FLAT_RTOL, unit_diagonal_eigh
 
-#: Eigenvalues of the unit-diagonal Hessian at or below this are flat (as in ``model_core.fit``).
-FLAT_RTOL = 1e-8
+__all__ = ["Whitener", "build_whitener"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,11 +66,9 @@ def build_whitener(anchor: np.ndarray, hessian: np.ndarray, *, flat_rtol: float 
     anchor = np.asarray(anchor, dtype=float)
     k = len(anchor)
     hess = 0.5 * (hessian + hessian.T)
-    if not np.all(np.isfinite(hess)):
+    if not np.all(np.isfinite(hess)) or not np.any(np.diag(hess)):
         return Whitener(anchor, np.eye(k), np.eye(k), np.eye(k), np.zeros(k))
-    diag = np.abs(np.diag(hess))
-    d = np.sqrt(np.maximum(diag, 1e-300 + 1e-12 * diag.max())) if diag.max() > 0 else np.ones(k)
-    w, v = np.linalg.eigh(hess / np.outer(d, d))
+    w, v, d = unit_diagonal_eigh(hess)
     w = np.abs(w)
     flat = w <= flat_rtol
     soft = w[~flat].min() if (~flat).any() else 1.0

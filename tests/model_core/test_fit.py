@@ -192,3 +192,55 @@ def test_a_linear_nll_is_not_mistaken_for_a_flat_minimum():
     result = mc.fit(mc.build_model(workspace))
     assert result.success
     assert result.x[0] == -0.5 and result.fun == 0.0
+
+
+# --- starts spread over the parameter box ------------------------------------------------------
+
+def test_starts_cover_a_finite_box_evenly_and_open_axes_with_heavy_tails():
+    from scipy.stats import cauchy
+
+    from model_core.starts import spread_starts
+
+    bounds = np.array([[-2.0, 6.0], [0.0, np.inf], [-np.inf, np.inf]])
+    width = np.array([1.0, 3.0, 1e7])
+    starts = spread_starts(np.array([0.0, 1.0, 5e7]), bounds, width, 256,
+                           np.random.default_rng(0))
+    # a scrambled Sobol set puts exactly one point in each of 256 equal slices of the box
+    slices = np.floor((starts[:, 0] + 2.0) / 8.0 * 256).astype(int)
+    assert sorted(slices) == list(range(256))
+    # half-open: a half-Cauchy from the bound; open: a Cauchy around the centre, both in
+    # the axis's own units (its quartiles at the centre -+ the width)
+    assert starts[:, 1].min() >= 0.0
+    assert np.median(starts[:, 1]) == pytest.approx(3.0, rel=0.05)
+    q = np.quantile(starts[:, 2], [0.25, 0.75])
+    assert q == pytest.approx(5e7 + 1e7 * cauchy.ppf([0.25, 0.75]), rel=0.05)
+    assert np.abs(starts[:, 2] - 5e7).max() > 50 * 1e7  # heavy tails reach far
+
+
+def test_starts_scaled_by_the_problem_find_a_distant_basin():
+    """c0**2*Q + c0*L + c1*C: equal minima at c0 = 1.47 and c0 = -6.37, many widths apart.
+    Starts drawn around init with unit spread never reached the second (64 of them, ten
+    seeds); starts Cauchy-spread by each axis's width at init do."""
+    model = mc.build_model({
+        "kind": "multivariate_normal", "data": [64.9948, 53.6309], "background": [50.0, 48.0],
+        "covariance": [[4.0, 1.0], [1.0, 4.0]],
+        "signal": {"templates": {"Q": [2.0, 1.0], "L": [5.9, 1.0], "C": [1.0, 1.0]},
+                   "expression": "c0**2*Q + c0*L + c1*C"},
+        "parameters": {"mu": {"fixed": True}}})
+    for seed in range(5):
+        result = mc.fit(model, n_starts=64, rng=seed)
+        minima = sorted(result.minima_x[:, 1])
+        assert minima == pytest.approx([-6.37, 1.47], abs=1e-6)
+        assert result.minima_fun == pytest.approx(np.full(2, result.fun), abs=1e-9)
+
+
+def test_explicit_starts_and_difference_hessians(two_bin_spec):
+    model = mc.build_model(two_bin_spec)
+    exact = mc.fit(model)
+    starts = exact.x + np.array([[2.0, -1.0, 1.0], [-1.0, 1.0, -2.0]])
+    again = mc.fit(model, starts=starts, hessian="differences")
+    assert again.x == pytest.approx(exact.x, abs=1e-7)
+    assert again.fun == pytest.approx(exact.fun, abs=1e-12)
+    assert np.array_equal(again.hess, model.hessian(again.x))  # the result's Hessian is exact
+    with pytest.raises(ValueError, match="hessian must be one of"):
+        mc.fit(model, hessian="numerical")

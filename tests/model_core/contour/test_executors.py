@@ -54,11 +54,11 @@ def test_executor_must_be_an_executor(three_shapes):
 
 
 def _fill_batches(model, **extra) -> tuple[mc.ContourResult, int]:
-    """A run, and the number of hole-filling batches (``gaps`` after the chains)."""
+    """A run, and the number of hole-filling batches."""
     stages: list[str] = []
     result = mc.find_contour(model, on_batch=lambda b: stages.append(b.stage), **SETTINGS,
                              **extra)
-    return result, stages[stages.index("rattle"):].count("gaps")
+    return result, stages.count("fill")
 
 
 def test_hole_filling_streams_in_parts_without_changing_the_points(three_shapes, inline,
@@ -73,10 +73,10 @@ def test_hole_filling_streams_in_parts_without_changing_the_points(three_shapes,
     seen: list[str] = []
 
     def stop() -> bool:
-        return "rattle" in seen and seen[-1] == "gaps"
+        return seen[-1] == "fill"
 
     cancelled = mc.find_contour(three_shapes, should_stop=stop,
                                 on_batch=lambda b: seen.append(b.stage), **SETTINGS)
-    assert cancelled.status == "cancelled"
-    assert seen[seen.index("rattle"):].count("gaps") == 1
+    assert cancelled.status == "cancelled" and cancelled.stage == "fill"
+    assert seen.count("fill") == 1 and seen[-1] == "done"
     assert 0 < len(cancelled.contour_points) < len(inline.contour_points)

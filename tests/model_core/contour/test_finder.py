@@ -89,10 +89,11 @@ def test_seed_model_residuals_and_bounds(seed_run, three_shapes):
     assert np.all(full[:, 0] == 1.0)
     assert np.all(np.abs(nll[~on] - result.threshold) <= result.settings["tol"])
     assert np.allclose(result.residuals, nll - result.threshold, atol=1e-12)
-    # points flagged on_bound sit exactly on a c0 bound, inside the region
+    # points flagged on_bound sit exactly on a c0 bound, inside the region (or on the
+    # edge of its face, within tol of T)
     assert on.sum() > 0
     assert np.all(np.isin(result.contour_points[on, 0], [-50.0, 1.0]))
-    assert np.all(nll[on] <= result.threshold)
+    assert np.all(nll[on] <= result.threshold + result.settings["tol"])
     assert np.all((result.contour_points[:, 0] >= -50) & (result.contour_points[:, 0] <= 1))
 
 
@@ -166,7 +167,7 @@ def test_cancel_after_first_batch(three_shapes):
     seen = []
     result = mc.find_contour(three_shapes, rng=0, on_batch=seen.append, should_stop=lambda: True)
     assert result.status == "cancelled"
-    assert [b.stage for b in seen] == ["mle"]
+    assert [b.stage for b in seen] == ["mle", "done"] and seen[-1].result is result
     assert len(result.contour_points) == 0 and np.isfinite(result.threshold)
 
 
@@ -175,13 +176,16 @@ def test_cancel_after_first_points(three_shapes):
     result = mc.find_contour(three_shapes, rng=0, on_batch=seen.append,
                              should_stop=lambda: sum(len(b.points) for b in seen) > 0, **SMALL)
     assert result.status == "cancelled" and "radial" in result.message
-    assert len(seen) == 2 and len(result.contour_points) == len(seen[1].points) > 0
+    stages = [b.stage for b in seen]
+    assert stages[0] == "mle" and stages[-2:] == ["radial", "done"]
+    assert set(stages[1:-2]) == {"explore"}  # the search for islands adds no points
+    assert len(result.contour_points) == len(seen[-2].points) > 0
 
 
 def test_iter_contour_can_be_closed_early(three_shapes):
     gen = mc.iter_contour(three_shapes, rng=0, **SMALL)
     assert next(gen).stage == "mle"
-    assert next(gen).stage == "radial"
+    assert next(gen).stage == "explore"
     gen.close()
 
 
@@ -226,3 +230,60 @@ def test_max_points_ends_the_run(three_shapes):
     result = mc.find_contour(three_shapes, rng=0, max_points=150, **SMALL)
     assert result.status == "budget_exhausted" and "max_points=150" in result.message
     assert len(result.contour_points) == 150
+
+
+# --- the run's contract: settings, stages, notes --------------------------------------------
+
+def test_settings_are_a_frozen_dataclass():
+    from dataclasses import FrozenInstanceError
+
+    from model_core.contour.settings import ContourSettings
+
+    settings = ContourSettings.from_mapping({"n_chains": np.int64(7), "spacing": 1})
+    assert settings.n_chains == 7 and isinstance(settings.n_chains, int)
+    assert settings.spacing == 1.0 and isinstance(settings.spacing, float)
+    assert settings.as_dict() == {**DEFAULTS, "n_chains": 7, "spacing": 1.0}
+    with pytest.raises(FrozenInstanceError):
+        settings.n_chains = 3
+    with pytest.raises(ValueError, match="faces='yes' must be True or False"):
+        ContourSettings(faces="yes")
+
+
+def test_every_stage_is_named_and_the_last_batch_carries_the_result(three_shapes):
+    from model_core.contour.results import STAGES
+
+    batches = list(mc.iter_contour(three_shapes, fixed={"mu": 1.0}, bounds={"c0": (-50, 1)},
+                                   rng=4, **SMALL))
+    stages = [b.stage for b in batches]
+    assert set(stages) <= set(STAGES)
+    # hole filling and the bound faces have their own names; "done" comes last, once
+    assert {"mle", "explore", "radial", "gaps", "rattle", "fill", "faces"} <= set(stages)
+    assert stages.index("rattle") < stages.index("fill") < stages.index("faces")
+    assert stages[-1] == "done" and stages.count("done") == 1
+    result = batches[-1].result
+    assert all(b.result is None for b in batches[:-1])
+    # find_contour drains iter_contour: the same points, in the same order
+    found = mc.find_contour(three_shapes, fixed={"mu": 1.0}, bounds={"c0": (-50, 1)}, rng=4,
+                            **SMALL)
+    assert np.array_equal(found.contour_points, result.contour_points)
+    assert np.array_equal(np.vstack([b.points for b in batches]), result.contour_points)
+    # notes are a field, apart from how the run ended and from the warnings
+    assert any(n.startswith("valley walk") for n in result.notes)
+    assert any("filled holes" in n for n in result.notes)
+    assert not any(n in result.message for n in (*result.notes, *result.warnings))
+    assert result.stage == "faces" and result.status == "complete"
+
+
+def test_the_run_is_an_explicit_context(three_shapes):
+    from model_core.contour.finder import search
+    from model_core.contour.run import ContourRun
+
+    run = ContourRun.start(three_shapes, 0.95, None, {"mu": 1.0}, {"c0": (-50, 1)}, 5, None,
+                           {**SMALL, "n_chains": 0, "faces": False})
+    batches = list(search(run))
+    assert run.n_points == len(run.points) == sum(len(b.points) for b in batches)
+    assert run.n_evaluations == batches[-1].n_evaluations > 0
+    assert run.room == run.settings.max_points - run.n_points
+    assert run.spaced is not None and len(run.spaced) == run.n_points
+    result = run.result()
+    assert result.stage == "radial" and np.array_equal(result.contour_points, run.points.points)

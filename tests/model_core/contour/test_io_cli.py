@@ -27,6 +27,10 @@ def test_round_trip(small, tmp_path, suffix):
         if isinstance(mine, np.ndarray):
             assert np.array_equal(mine, theirs), name
             assert mine.dtype == theirs.dtype or mine.dtype.kind == theirs.dtype.kind == "f", name
+        elif name == "islands":
+            assert [(i.nll, i.n_points) for i in mine] == [(i.nll, i.n_points) for i in theirs]
+            assert all(np.array_equal(i.minimum, j.minimum) for i, j in zip(mine, theirs,
+                                                                            strict=True))
         elif name != "settings":
             assert mine == theirs, name
     assert back.settings["fixed"] == {"mu": 1.0}

@@ -44,11 +44,13 @@ def test_stage_counts_have_a_total_only_where_it_is_reached():
                                    n_radial=40, n_chains=6, n_steps=400, n_gap_candidates=40,
                                    spacing=0.05))
     words = {stage: [describe_batch(b) for b in batches if b.stage == stage]
-             for stage in ("mle", "radial", "gaps", "rattle")}
+             for stage in ("mle", "radial", "gaps", "rattle", "fill", "done")}
     assert words["mle"] == ["best fit"]
-    assert words["radial"][-1] == "rays 40/40"
+    assert re.fullmatch(r"rays (\d+)/\1", words["radial"][-1])  # islands may add rays
     assert words["gaps"][0] == "chain seeds 6/6"
-    assert words["gaps"][-1].startswith("filling holes, round ")
+    assert [re.fullmatch(r"filling holes, round (\d+)", w)[1] for w in words["fill"]] == [
+        str(i + 1) for i in range(len(words["fill"]))]
+    assert words["done"] == ["finished"]
     # the chains stop before n_steps (saturation): the ceiling is worded as one
     steps = [int(re.fullmatch(r"chain step (\d+) \(at most 400\)", w)[1])
              for w in words["rattle"]]
@@ -71,4 +73,4 @@ def test_progress_follows_the_terminal():
             for batch in mc.iter_contour(mc.build_model(load_example("two_bin_uncorrelated")),
                                          parameters=["mu"], rng=0):
                 progress(batch)
-        assert ("radial: 2 points, rays 2/2" in file.getvalue()) is drawn
+        assert ("radial: 2 points, finished" in file.getvalue()) is drawn
