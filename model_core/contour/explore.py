@@ -127,7 +127,8 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
         run.count(int(descent.nit.sum()) * (surface.model.npar + 2))
         ended = descent.success & np.isfinite(descent.fun)
         fresh = _new_minima(run, surface.full(descent.x[ended][:, :run.k],
-                                              descent.x[ended][:, run.k:]), descent.fun[ended])
+                                              descent.x[ended][:, run.k:]), descent.fun[ended],
+                            _extent(found))
         if len(fresh[0]) and fresh[2].min() < run.nll_min - _deeper(run.nll_min):
             anchors, rays = _reset(run, fresh)
             message += f"; a deeper minimum: NLL_min = {run.nll_min:.10g}"
@@ -172,14 +173,14 @@ def _deeper(nll_min: float) -> float:
     return 1e-9 * (1.0 + abs(nll_min))
 
 
-def _new_minima(run: ContourRun, minima_x: np.ndarray, minima_fun: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The minima inside the region (at the current or a lower level) not yet known."""
+def _new_minima(run: ContourRun, minima_x: np.ndarray, minima_fun: np.ndarray,
+                extent: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The minima inside the region (at the current or a lower level) not yet known; two
+    minima are the same when closer than ``_SAME`` extents of the region found."""
     surface = run.surface
     inside = np.isfinite(minima_fun) & (minima_fun < run.threshold - INSIDE_MARGIN * run.delta)
     Y, P, nll = minima_x[inside][:, surface.axes], minima_x[inside][:, surface.profiled], \
         minima_fun[inside]
-    extent = _extent(np.vstack([run.minima, Y])) if len(Y) else np.ones(run.k)
     if len(Y) and len(run.minima):
         near = cKDTree(run.minima / extent).query(Y / extent)[0] <= _SAME
         Y, P, nll = Y[~near], P[~near], nll[~near]

@@ -42,7 +42,7 @@ def test_process_pool(three_shapes, inline):
 def test_dask_local_cluster(three_shapes, inline):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         assert isinstance(as_executor(client), Executor)  # the client's get_executor()
         _same(inline, mc.find_contour(three_shapes, executor=client, **SETTINGS))
