@@ -66,12 +66,20 @@ class _NewtonSystem:
         diag = np.abs(np.diagonal(hess, axis1=-2, axis2=-1))
         floor = np.maximum(_FLAT_RTOL * diag.max(axis=-1, keepdims=True), 1e-300)
         self.d = np.sqrt(np.maximum(diag, floor))
-        self.w, self.v = np.linalg.eigh(hess / (self.d[:, :, None] * self.d[:, None, :]))
-        self.coeff = np.einsum("bji,bj->bi", self.v, g / self.d)
+        with np.errstate(invalid="ignore", over="ignore"):
+            scaled = hess / (self.d[:, :, None] * self.d[:, None, :])
+            gd = g / self.d
+        # rows whose derivatives overflow (inf or NaN) get no step: linear algebra on
+        # them would fail, and their fit is reported as failed
+        self.finite = np.isfinite(scaled).all(axis=(1, 2)) & np.isfinite(gd).all(axis=1)
+        scaled[~self.finite] = np.eye(hess.shape[-1])
+        self.w, self.v = np.linalg.eigh(scaled)
+        self.coeff = np.einsum("bji,bj->bi", self.v, np.where(self.finite[:, None], gd, 0.0))
 
     def take(self, rows: np.ndarray) -> _NewtonSystem:
         out = object.__new__(_NewtonSystem)
         out.d, out.w, out.v, out.coeff = self.d[rows], self.w[rows], self.v[rows], self.coeff[rows]
+        out.finite = self.finite[rows]
         return out
 
     def _inverse(self, lam: np.ndarray) -> np.ndarray:
@@ -164,7 +172,7 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
         hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, sub.hessian(xa))
         hess = hess + np.einsum("bi,ij->bij", pinned.astype(float), np.eye(x.shape[1]))
         system = _NewtonSystem(hess, np.where(free, ga, 0.0))
-        dec = system.decrement()
+        dec = np.where(system.finite, system.decrement(), np.inf)
         nit[active] += 1
         # in the basin the NLL can no longer resolve the decrease a step expects: there
         # Newton steps are driven by the gradient alone, until the decrement stops falling
@@ -188,7 +196,7 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
             newton_moved = rows[ok]
         else:
             newton_moved = np.zeros(0, int)
-        damped = ~basin & ~done
+        damped = ~basin & ~done & system.finite  # rows with non-finite derivatives stop here
         rows_d = active[damped]
         accepted = _damped_steps(sub.take(np.flatnonzero(damped)), rows_d, xa[damped],
                                  system.take(damped), x, fun, lam, bounds)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..models import build_model
@@ -17,25 +19,54 @@ from .io import FORMATS, save_contour
 from .results import ContourBatch
 from .settings import DEFAULTS
 
-__all__ = ["configure", "run"]
+__all__ = ["check_output", "configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``contour`` subcommand."""
-    from ..cli import _add_model_arguments
+    from ..cli import _add_model_arguments, bounded_int, confidence_level
 
     _add_model_arguments(parser)
     parser.add_argument("--param", action="append", metavar="NAME",
                         help="contour axis (repeatable; default: every parameter not fixed)")
-    parser.add_argument("--cl", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--cl", type=confidence_level, default=0.95,
+                        help="confidence level (default 0.95)")
     parser.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH",
                         help="bounds of a parameter, e.g. c0=-50:1 (empty side: none)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--seed", type=bounded_int(0), default=None, help="random seed (>= 0)")
     parser.add_argument("--set", action="append", metavar="SETTING=VALUE",
                         help="finder setting, e.g. n_chains=50 (repeatable): "
                         + ", ".join(DEFAULTS))
     parser.add_argument("--out", metavar="FILE", help="write the points: " + ", ".join(FORMATS))
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+
+def check_output(text: str) -> None:
+    """Refuse an ``--out`` path that cannot be written, before the run rather than after it:
+    an unknown suffix, a missing or read-only folder, a folder or a pipe in its place."""
+    from ..exceptions import ModelCoreError, shorten
+
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelCoreError(f"--out {shorten(text)}: cannot tell the format from the suffix "
+                             f"{shorten(suffix or '(none)')}: end the name with one of "
+                             + ", ".join(FORMATS))
+    folder = path.parent
+    try:
+        if not folder.is_dir():
+            problem = "does not exist" if not folder.exists() else "is not a folder"
+            raise ModelCoreError(f"--out {shorten(text)}: the folder {shorten(str(folder))} "
+                                 f"{problem}: create it first or write elsewhere")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ModelCoreError(f"--out {shorten(text)}: the folder {shorten(str(folder))} is "
+                                 "not writable: choose a folder you can write to")
+        if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
+            raise ModelCoreError(f"--out {shorten(text)}: exists and is not a writable regular "
+                                 "file: choose another name")
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ModelCoreError(f"--out {shorten(text)}: {exc.strerror}: choose a shorter or "
+                             "plainer name") from None
 
 
 def _parse_bounds(items: list[str] | None) -> dict[str, tuple[float | None, float | None]]:
@@ -87,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``contour`` subcommand; returns the exit status."""
     from ..cli import parse_assignments, read_spec
 
+    if args.out:
+        check_output(args.out)
     model = build_model(read_spec(args.spec))
     result = find_contour(model, args.cl, parameters=args.param,
                           fixed=parse_assignments(args.fix, "--fix"),
