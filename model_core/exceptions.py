@@ -11,6 +11,7 @@ sentences that quote user text are clipped too.
 
 from __future__ import annotations
 
+import json
 import reprlib
 from typing import Any
 
@@ -89,7 +90,10 @@ class SpecError(ModelCoreError):
     _MISSING = object()
 
     def __init__(self, field: str, problem: str, value: Any = _MISSING, fix: str = "") -> None:
-        self.field = clip(str(field), _FIELD_LIMIT)
+        field = str(field)
+        if not field.strip() or not field.isprintable():  # an empty or invisible key: quote it
+            field = json.dumps(field)
+        self.field = clip(field, _FIELD_LIMIT)
         self.problem = clip(str(problem), _TEXT_LIMIT)
         self.value = None if value is self._MISSING else value
         self.fix = clip(str(fix), _TEXT_LIMIT)

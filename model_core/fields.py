@@ -21,6 +21,7 @@ from .guards import (
     MAX_CONTAINERS,
     MAX_DEPTH,
     MAX_JSON_BYTES,
+    MAX_MAGNITUDE,
     check_magnitude,
     json_nesting,
     regular_file,
@@ -28,12 +29,13 @@ from .guards import (
 from .schema.validate import json_path
 
 __all__ = ["ParameterSpec", "folder_and_name", "parameter_overrides", "read_json", "read_number",
-           "read_version"]
+           "read_numbers", "read_version"]
 
 # a JSON string, escapes included (brackets inside it do not nest)
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-# Python converts at most this many digits to an int (sys.get_int_max_str_digits)
-_MAX_INT_DIGITS = 4300
+_PLAIN_NUMBERS = (int, float)
+# more digits than Python converts to an int (sys.get_int_max_str_digits)
+_LONG_INTEGER = re.compile(r"\d{4301,}")
 
 
 @dataclass(frozen=True)
@@ -110,19 +112,22 @@ def read_json(source: str | Path, field: str = "spec") -> Any:
         return obj
 
     try:
-        document = json.loads(text, object_pairs_hook=pairs, parse_int=_parse_int)
+        document = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         ends_early = exc.pos >= len(text.rstrip())
         raise SpecError(field, f"malformed JSON in {origin}: {exc.msg} at line {exc.lineno} "
                         f"column {exc.colno}" + (" (the text ends early: truncated?)"
                                                  if ends_early else ""),
                         fix="correct the JSON syntax there, or save the file again") from None
-    except _HugeInteger as exc:
-        line, column = _line_column(text, text.find(exc.digits))
-        raise SpecError(field, f"an integer of {len(exc.digits):,} digits at line {line} column "
-                        f"{column} of {origin} is far too large for a number", clip(exc.digits),
-                        "write it with an exponent, e.g. 1.5e12, or use a smaller value") \
-            from None
+    except ValueError:  # Python converts integers of at most 4300 digits
+        digits = _LONG_INTEGER.search(text)
+        if digits is None:
+            raise
+        line, column = _line_column(text, digits.start())
+        raise SpecError(field, f"an integer of {len(digits.group()):,} digits at line {line} "
+                        f"column {column} of {origin} is far too large for a number",
+                        clip(digits.group()), "write it with an exponent, e.g. 1.5e12, or use "
+                        "a smaller value") from None
     if duplicates:
         obj, key = duplicates[0]
         raise SpecError(_path_to(document, obj, key), f"the key {clip(repr(key))} appears twice "
@@ -130,18 +135,6 @@ def read_json(source: str | Path, field: str = "spec") -> Any:
                         obj[key], f"remove one of the two {clip(repr(key))} entries, or rename "
                         "one")
     return document
-
-
-class _HugeInteger(Exception):
-    def __init__(self, digits: str) -> None:
-        self.digits = digits
-
-
-def _parse_int(digits: str) -> int:
-    """``int(digits)``, for integers Python can convert (beyond, it raises ValueError)."""
-    if len(digits) > _MAX_INT_DIGITS:
-        raise _HugeInteger(digits)
-    return int(digits)
 
 
 def _check_size(size: int, field: str, origin: str) -> None:
@@ -196,6 +189,30 @@ def read_number(value: Any, where: str, *, nonnegative: bool = False,
     if bounded:
         check_magnitude(number, where)
     return number
+
+
+def read_numbers(values: Sequence[Any], where: str, *, nonnegative: bool = False,
+                 bounded: bool = False) -> tuple[float, ...]:
+    """:func:`read_number` for every entry of ``values`` (fields ``where[i]``), vectorised.
+
+    Plain ints and floats are checked together at numpy's speed; anything else, or a
+    bad value, goes through :func:`read_number`, which names the first bad entry.
+    """
+    if all(type(v) in _PLAIN_NUMBERS for v in values):
+        try:
+            array = np.array(values, dtype=float)
+        except OverflowError:
+            array = None
+        if array is not None:
+            ok = np.isfinite(array)
+            if nonnegative:
+                ok &= array >= 0
+            if bounded:
+                ok &= np.abs(array) <= MAX_MAGNITUDE
+            if ok.all():
+                return tuple(array.tolist())
+    return tuple(read_number(v, f"{where}[{i}]", nonnegative=nonnegative, bounded=bounded)
+                 for i, v in enumerate(values))
 
 
 def parameter_overrides(raw: Any, default_inits: Mapping[str, float],

@@ -26,9 +26,10 @@ __all__ = ["MAX_CONTAINERS", "MAX_DEPTH", "MAX_JSON_BYTES", "MAX_MAGNITUDE", "MA
            "MIN_VARIANCE", "check_magnitude", "check_model_size", "check_nesting",
            "json_nesting", "regular_file"]
 
-#: Largest JSON document read, in bytes: several times the largest published pyhf
-#: workspaces; parsed, its numbers take a few hundred MB as Python objects.
-MAX_JSON_BYTES = 32 * 2**20
+#: Largest JSON document read, in bytes.  Parsed and validated, its numbers take up
+#: to ~20 times as much memory as Python objects; a model small enough to explore
+#: (:data:`MAX_MODEL_SIZE`) fits in a few MB of JSON.
+MAX_JSON_BYTES = 16 * 2**20
 #: Deepest nesting of lists and objects: a wrapped workspace needs 8 levels; the JSON
 #: decoder and every recursive check stay far from Python's recursion limit.
 MAX_DEPTH = 64

@@ -26,6 +26,7 @@ from .fields import (
     parameter_overrides,
     read_json,
     read_number,
+    read_numbers,
     read_version,
 )
 from .guards import MAX_MAGNITUDE, MIN_VARIANCE, check_model_size, check_nesting
@@ -246,8 +247,7 @@ def _vector(raw: Mapping[str, Any], key: str, *, nonnegative: bool = False,
     if length is not None and len(values) != length:
         raise SpecError(where, f"has {len(values)} entries but there are {length} bins", values,
                         f"give exactly {length} values, one per bin")
-    return tuple(read_number(v, f"{where}[{i}]", nonnegative=nonnegative, bounded=True)
-                 for i, v in enumerate(values))
+    return read_numbers(values, where, nonnegative=nonnegative, bounded=True)
 
 
 def _bins(bins: Any, n: int) -> tuple[str, ...]:
