@@ -29,9 +29,9 @@ _POINTER_LIMIT = 200
 _PRINTABLE_BITS = 1000
 _LOG10_2 = 0.30103
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_ECHO, MAX_ECHO
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+# container levels and entries a shortened repr shows
+_REPR_LEVELS = 3
+_REPR_ENTRIES = 8
 
 
 def clip(text: str, limit: int = MAX_ECHO) -> str:
@@ -56,8 +56,11 @@ def shorten(value: Any, limit: int = MAX_ECHO) -> str:
             return f"<an integer of {len(str(abs(value)))} digits>"
         except ValueError:  # too long to print at all
             return f"<an integer of about {int(value.bit_length() * _LOG10_2) + 1} digits>"
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxstring, shortener.maxother = _REPR_LEVELS, limit, limit
+    shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = _REPR_ENTRIES
     try:
-        text = _REPR.repr(value)
+        text = shortener.repr(value)
     except Exception:  # noqa: BLE001 - a value whose repr fails is still an offending value
         text = f"<{type(value).__name__}>"
     return clip(text, limit)

@@ -96,12 +96,14 @@ def read_json(source: str | Path, field: str = "spec") -> Any:
                             "check the file's permissions") from None
     _check_size(len(text), field, origin)
     depth, containers = json_nesting(_JSON_STRING.sub('""', text))
-    if depth > MAX_DEPTH or containers > MAX_CONTAINERS:
-        problem = (f"lists and objects are nested {depth} deep (at most {MAX_DEPTH})"
-                   if depth > MAX_DEPTH else
-                   f"{containers:,} lists and objects (at most {MAX_CONTAINERS:,})")
-        raise SpecError(field, f"{problem} in {origin}", fix="remove the extra brackets; a "
-                        "model spec or workspace needs fewer than ten levels")
+    if depth > MAX_DEPTH:
+        raise SpecError(field, f"lists and objects are nested {depth} deep (at most "
+                        f"{MAX_DEPTH}) in {origin}", f"{depth} levels", "remove the extra "
+                        "brackets; a model spec or workspace needs fewer than ten levels")
+    if containers > MAX_CONTAINERS:
+        raise SpecError(field, f"{containers:,} lists and objects (at most {MAX_CONTAINERS:,}) "
+                        f"in {origin}", f"{containers:,} lists and objects",
+                        "remove empty entries, or split the document")
     duplicates: list[tuple[dict, str]] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -21,6 +21,9 @@ from .settings import DEFAULTS
 
 __all__ = ["check_output", "configure", "run"]
 
+# paths are echoed longer than other values: their end tells which file is meant
+_PATH_ECHO = 240
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``contour`` subcommand."""
@@ -49,23 +52,23 @@ def check_output(text: str) -> None:
     path = Path(text)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ModelCoreError(f"--out {shorten(text)}: cannot tell the format from the suffix "
+        raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: cannot tell the format from the suffix "
                              f"{shorten(suffix or '(none)')}: end the name with one of "
                              + ", ".join(FORMATS))
     folder = path.parent
     try:
         if not folder.is_dir():
             problem = "does not exist" if not folder.exists() else "is not a folder"
-            raise ModelCoreError(f"--out {shorten(text)}: the folder {shorten(str(folder))} "
+            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: the folder {shorten(str(folder), _PATH_ECHO)} "
                                  f"{problem}: create it first or write elsewhere")
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise ModelCoreError(f"--out {shorten(text)}: the folder {shorten(str(folder))} is "
+            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: the folder {shorten(str(folder), _PATH_ECHO)} is "
                                  "not writable: choose a folder you can write to")
         if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
-            raise ModelCoreError(f"--out {shorten(text)}: exists and is not a writable regular "
+            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: exists and is not a writable regular "
                                  "file: choose another name")
     except OSError as exc:  # e.g. a name too long for the file system
-        raise ModelCoreError(f"--out {shorten(text)}: {exc.strerror}: choose a shorter or "
+        raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: {exc.strerror}: choose a shorter or "
                              "plainer name") from None
 
 

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Longest accepted error message: a field path, a problem, a value and a fix.
 MESSAGE_LIMIT = 1500
 #: Examples per test in CI (the four tests together run a few thousand).
-CI_EXAMPLES = {"dict": 1200, "text": 1200, "expression": 600, "cli": 250}
+CI_EXAMPLES = {"dict": 1000, "text": 1000, "expression": 500, "cli": 250}
 
 _EXAMPLES = os.environ.get("FUZZ_EXAMPLES")
 _RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
