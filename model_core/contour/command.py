@@ -50,26 +50,28 @@ def check_output(text: str) -> None:
     from ..exceptions import ModelCoreError, shorten
 
     path = Path(text)
+    out = f"--out {shorten(text, _PATH_ECHO)}"
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: cannot tell the format from the suffix "
+        raise ModelCoreError(f"{out}: cannot tell the format from the suffix "
                              f"{shorten(suffix or '(none)')}: end the name with one of "
                              + ", ".join(FORMATS))
     folder = path.parent
+    named = f"the folder {shorten(str(folder), _PATH_ECHO)}"
     try:
         if not folder.is_dir():
             problem = "does not exist" if not folder.exists() else "is not a folder"
-            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: the folder {shorten(str(folder), _PATH_ECHO)} "
-                                 f"{problem}: create it first or write elsewhere")
+            raise ModelCoreError(f"{out}: {named} {problem}: create it first or write "
+                                 "elsewhere")
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: the folder {shorten(str(folder), _PATH_ECHO)} is "
-                                 "not writable: choose a folder you can write to")
+            raise ModelCoreError(f"{out}: {named} is not writable: choose a folder you can "
+                                 "write to")
         if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
-            raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: exists and is not a writable regular "
-                                 "file: choose another name")
+            raise ModelCoreError(f"{out}: exists and is not a writable regular file: choose "
+                                 "another name")
     except OSError as exc:  # e.g. a name too long for the file system
-        raise ModelCoreError(f"--out {shorten(text, _PATH_ECHO)}: {exc.strerror}: choose a shorter or "
-                             "plainer name") from None
+        raise ModelCoreError(f"{out}: {exc.strerror}: choose a shorter or plainer name") \
+            from None
 
 
 def _parse_bounds(items: list[str] | None) -> dict[str, tuple[float | None, float | None]]:
