@@ -25,7 +25,6 @@ from .fields import (
     folder_and_name,
     parameter_overrides,
     read_json,
-    read_number,
     read_numbers,
     read_version,
 )
@@ -274,8 +273,7 @@ def _covariance(matrix: Any, n: int) -> tuple[tuple[float, ...], ...]:
                                or len(r) != n for r in matrix):
         raise SpecError("covariance", f"must be a {n}x{n} matrix (one row and column per bin)",
                         matrix, f"give {n} rows of {n} numbers")
-    rows = tuple(tuple(read_number(v, f"covariance[{i}][{j}]") for j, v in enumerate(r))
-                 for i, r in enumerate(matrix))
+    rows = tuple(read_numbers(r, f"covariance[{i}]") for i, r in enumerate(matrix))
     c = np.array(rows)
     if (np.abs(c) > MAX_MAGNITUDE**2).any():
         i, j = np.argwhere(np.abs(c) > MAX_MAGNITUDE**2)[0]
