@@ -2,7 +2,9 @@
 
 The JSON schema fixes the shape of every object; these checks relate values to
 each other: unique names, equal bin counts, modifier data of the right length,
-positive normsys factors, one observation per binned channel, finite numbers.
+positive normsys factors, one observation per binned channel, finite yields and
+counts no larger than :data:`~model_core.guards.MAX_MAGNITUDE`, shapesys
+uncertainties whose constraint (``tau``) stays within that size too.
 Every failure is a :class:`~model_core.exceptions.SpecError` naming the JSON path.
 """
 
