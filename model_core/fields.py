@@ -31,8 +31,6 @@ from .schema.validate import json_path
 __all__ = ["ParameterSpec", "folder_and_name", "parameter_overrides", "read_json", "read_number",
            "read_numbers", "read_version"]
 
-# a JSON string, escapes included (brackets inside it do not nest)
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _PLAIN_NUMBERS = (int, float)
 # more digits than Python converts to an int (sys.get_int_max_str_digits)
 _LONG_INTEGER = re.compile(r"\d{4301,}")
@@ -95,7 +93,7 @@ def read_json(source: str | Path, field: str = "spec") -> Any:
             raise SpecError(field, f"cannot read the file ({exc.strerror})", str(path),
                             "check the file's permissions") from None
     _check_size(len(text), field, origin)
-    depth, containers = json_nesting(_JSON_STRING.sub('""', text))
+    depth, containers = json_nesting(text)
     if depth > MAX_DEPTH:
         raise SpecError(field, f"lists and objects are nested {depth} deep (at most "
                         f"{MAX_DEPTH}) in {origin}", f"{depth} levels", "remove the extra "

@@ -50,7 +50,8 @@ MAX_MODEL_SIZE = 8_000_000
 _BRACKET = np.zeros(256, np.int8)
 _BRACKET[[ord("["), ord("{")]] = 1
 _BRACKET[[ord("]"), ord("}")]] = -1
-_SCAN_CHUNK = 1 << 22
+_SCAN_CHUNK = 1 << 20
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
                (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
                (stat.S_ISBLK, "a device"))
@@ -85,17 +86,31 @@ def regular_file(path: Path, field: str, shown: Any, fix: str) -> os.stat_result
 def json_nesting(text: str) -> tuple[int, int]:
     """Deepest nesting and number of lists and objects of JSON ``text``, without parsing it.
 
-    Brackets inside strings must already be removed; the scan is vectorised and
-    runs in chunks, so its memory stays small whatever the text.
+    Brackets inside strings do not count: a quote opens or closes a string unless an
+    odd number of backslashes precedes it.  The scan is vectorised and runs in chunks
+    (carrying the nesting level, whether a string is open and a trailing run of
+    backslashes across chunk ends), so its time is linear and its memory small
+    whatever the text.  Beyond the first syntax error the counts may be off, but a
+    JSON parser never gets there.
     """
-    data = np.frombuffer(text.encode("utf-8", "replace"), np.uint8)
+    data = text.encode("utf-8", "replace")
     level = deepest = containers = 0
-    for start in range(0, data.size, _SCAN_CHUNK):
-        step = _BRACKET[data[start:start + _SCAN_CHUNK]]
+    inside, backslashes = 0, 0  # across chunk ends: a string is open; trailing backslashes
+    for start in range(0, len(data), _SCAN_CHUNK):
+        chunk = np.frombuffer(data, np.uint8, min(_SCAN_CHUNK, len(data) - start), start)
+        index = np.arange(chunk.size, dtype=np.int64)
+        slash = chunk == _BACKSLASH
+        # the last position at or before each one that is not a backslash (before the
+        # chunk: a virtual position that accounts for the backslashes carried over)
+        plain = np.maximum.accumulate(np.where(slash, -1 - backslashes, index))
+        before = np.concatenate(([-1 - backslashes], plain[:-1]))
+        quote = (chunk == _QUOTE) & ((index - 1 - before) % 2 == 0)
+        strings = np.cumsum(quote, dtype=np.int64) + inside
+        step = np.where(strings % 2 == 1, 0, _BRACKET[chunk])
         levels = level + np.cumsum(step, dtype=np.int64)
-        if levels.size:
-            deepest = max(deepest, int(levels.max()))
-            level = int(levels[-1])
+        deepest = max(deepest, int(levels.max()))
+        level, inside = int(levels[-1]), int(strings[-1] % 2)
+        backslashes = int(chunk.size - 1 - plain[-1])
         containers += int(np.count_nonzero(step > 0))
     return deepest, containers
 

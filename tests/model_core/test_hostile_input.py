@@ -13,11 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import model_core as mc
 from model_core.examples import EXAMPLES_DIR
 from model_core.exceptions import MAX_ECHO, shorten
-from model_core.guards import MAX_CONTAINERS, MAX_DEPTH, MAX_JSON_BYTES, MAX_MODEL_SIZE
+from model_core.guards import (
+    MAX_CONTAINERS,
+    MAX_DEPTH,
+    MAX_JSON_BYTES,
+    MAX_MODEL_SIZE,
+    json_nesting,
+)
 from model_core.workspace import synthetic_workspace
 from model_core.workspace.arrays import MAX_EVENTS
 
@@ -419,3 +427,38 @@ def test_a_nul_in_an_expression():
     error = error_of(edited(THREE, lambda d: d["signal"].update(expression="c0*A\x00 + c1*B")))
     assert "a NUL character (U+0000)" in error.problem and error.position == 4
     assert "ends too early" not in str(error) and "\x00" not in str(error)
+
+
+# --- the nesting scan ---------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(alphabet='[]{}"\\ab\n'),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=4), children, max_size=4),
+    max_leaves=30)
+
+
+def _depth_and_count(value) -> tuple[int, int]:
+    if isinstance(value, (list, dict)):
+        inner = [_depth_and_count(v) for v in (value.values() if isinstance(value, dict)
+                                                else value)]
+        return 1 + max((d for d, _ in inner), default=0), 1 + sum(c for _, c in inner)
+    return 0, 0
+
+
+@settings(max_examples=300)
+@given(value=JSON_VALUES, ascii_only=st.booleans())
+def test_the_nesting_scan_matches_the_parsed_document(value, ascii_only):
+    """Brackets in strings (escaped quotes included) never count, across chunk ends too."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    with pytest.MonkeyPatch.context() as patch:
+        # chunks of 7 bytes: strings and runs of backslashes straddle chunk ends
+        patch.setattr("model_core.guards._SCAN_CHUNK", 7)
+        assert json_nesting(text) == _depth_and_count(value)
+
+
+def test_escaped_quotes_scan_in_linear_time():
+    # a regular expression for strings would backtrack quadratically over this
+    text = '{"a": 1, ' + '\\"' * 2_000_000 + "}"
+    assert json_nesting(text) == (1, 1)
+    assert error_of(text).problem.startswith("malformed JSON")
