@@ -51,6 +51,7 @@ _BRACKET = np.zeros(256, np.int8)
 _BRACKET[[ord("["), ord("{")]] = 1
 _BRACKET[[ord("]"), ord("}")]] = -1
 _SCAN_CHUNK = 1 << 20
+_CONTAINERS = (Mapping, list, tuple)
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
                (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
@@ -121,16 +122,13 @@ def check_nesting(document: Any, field: str) -> None:
 
     Iterative, so it cannot itself exceed the recursion limit.
     """
+    if not isinstance(document, _CONTAINERS):
+        return
     stack = [(document, 1)]
     containers = 0
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, Mapping):
-            children = node.values()
-        elif isinstance(node, (list, tuple)):
-            children = node
-        else:
-            continue
+        children = node.values() if isinstance(node, Mapping) else node
         containers += 1
         if depth > MAX_DEPTH:
             raise SpecError(field, f"lists and objects are nested more than {MAX_DEPTH} deep",
@@ -139,7 +137,8 @@ def check_nesting(document: Any, field: str) -> None:
         if containers > MAX_CONTAINERS:
             raise SpecError(field, f"more than {MAX_CONTAINERS:,} lists and objects",
                             f"> {MAX_CONTAINERS:,}", "split the input or remove empty entries")
-        stack.extend((child, depth + 1) for child in children)
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, _CONTAINERS))
 
 
 def check_magnitude(value: float, where: str, *, what: str = "value") -> None:

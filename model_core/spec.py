@@ -178,7 +178,7 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
                         "pass a dict or a path to a JSON file")
     if is_workspace(source):
         # the file name names a workspace only when the JSON does not
-        return load_workspace(source, base_dir=base_dir,
+        return load_workspace(source, base_dir=base_dir, copy=not parsed,
                               name=None if source.get("name") else name)
     if not parsed:
         check_nesting(source, "spec")

@@ -24,9 +24,9 @@ histosys code 0), exactly as pyhf does.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -133,7 +133,7 @@ class WorkspaceSpec:
         if self.description:
             out["description"] = self.description
         out["measurement"] = self.measurement
-        out["workspace"] = copy.deepcopy(dict(self.workspace))
+        out["workspace"] = deepcopy(dict(self.workspace))
         params = {k: v.to_dict() for k, v in self.parameters.items() if v.to_dict()}
         if params:
             out["parameters"] = params
@@ -160,6 +160,7 @@ def load_workspace(
     name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     modifier_settings: Mapping[str, Mapping[str, str]] | None = None,
+    copy: bool = True,
 ) -> WorkspaceSpec:
     """Load and validate a HistFactory workspace.
 
@@ -175,6 +176,9 @@ def load_workspace(
         Display name (default: the wrapper's name, the file name or the measurement name).
     parameters, modifier_settings
         Replace the wrapper's overrides and interpolation codes.
+    copy
+        Copy a dict ``source``, so that later changes to it do not reach the result;
+        ``False`` hands it over (for JSON just parsed, which nothing else holds).
 
     Raises
     ------
@@ -205,7 +209,7 @@ def load_workspace(
             raise SpecError("workspace", "missing or not an object", source,
                             'put the pyhf workspace under "workspace"')
     # a caller's data is copied (it may change later); freshly parsed JSON is ours already
-    workspace = dict(source) if parsed else copy.deepcopy(dict(source))
+    workspace = deepcopy(dict(source)) if copy and not parsed else dict(source)
     validate(workspace, prefix=prefix)
     check_structure(workspace, prefix)
     base = None if base_dir is None else Path(base_dir).resolve()
