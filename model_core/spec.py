@@ -185,7 +185,6 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
     return _validate(source)
 
 
-
 def _validate(raw: Mapping[str, Any]) -> ModelSpec:
     unknown = sorted((k for k in raw if k not in _TOP_KEYS), key=str)
     if unknown:
@@ -232,7 +231,6 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
     spec = replace(spec, parameters=parameters)
     check_model_size(len(spec.parameter_names), n * (len(templates) + 2), "bins")
     return spec
-
 
 
 def _vector(raw: Mapping[str, Any], key: str, *, nonnegative: bool = False,
@@ -284,11 +282,11 @@ def _covariance(matrix: Any, n: int) -> tuple[tuple[float, ...], ...]:
         if c[i, i] <= 0:
             raise SpecError(f"covariance[{i}][{i}]", "variances on the diagonal must be positive",
                             c[i, i], "enter the squared background uncertainty of this bin")
-        if not MIN_VARIANCE <= c[i, i] <= MAX_MAGNITUDE**2:
-            raise SpecError(f"covariance[{i}][{i}]", f"the variance must lie between "
-                            f"{MIN_VARIANCE:g} and {MAX_MAGNITUDE**2:g} (the square of the "
-                            "largest yield), or the likelihood's derivatives overflow", c[i, i],
-                            "rescale the model so that uncertainties are counts of events")
+        if c[i, i] < MIN_VARIANCE:
+            raise SpecError(f"covariance[{i}][{i}]", f"the variance is too small (below "
+                            f"{MIN_VARIANCE:g}, the likelihood's derivatives would overflow)",
+                            c[i, i], "rescale the model so that uncertainties are counts of "
+                            "events")
     scale = np.sqrt(np.outer(np.diag(c), np.diag(c)))
     asym = np.abs(c - c.T) / scale
     if asym.max() > _SYMMETRY_RTOL:
