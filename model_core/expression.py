@@ -8,7 +8,9 @@ evaluated on a whole batch of parameter vectors at once.  It is never passed to
 :func:`eval`.
 
 Allowed: numbers, names, ``+ - * / **``, unary ``-``/``+``, parentheses and the
-functions ``exp log sqrt sin cos tanh abs`` with one argument.
+functions ``exp log sqrt sin cos tanh abs`` with one argument.  Parts made of
+numbers only must evaluate to finite numbers (``9**9**9`` and ``log(-1)`` are
+refused), and invisible control characters are named rather than parsed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ _CONSTRUCTS = {
     "Yield": "yield", "YieldFrom": "yield from", "Starred": "unpacking with *",
     "Slice": "slicing",
 }
+# characters of an expression's part quoted in a message
 _ECHO = 40
 _FIX = "use numbers, template and parameter names, + - * / ** and " + ", ".join(FUNCTIONS)
 
