@@ -22,8 +22,8 @@ examples::
     FUZZ_EXAMPLES=20000 FUZZ_RANDOM=1 .venv/bin/python -m pytest tests/model_core/test_fuzz.py
 
 (``FUZZ_EXAMPLES`` examples per test; ``FUZZ_RANDOM=1`` draws new examples on
-every run instead of the fixed ones, and hypothesis prints a failing example's
-seed to reproduce it with ``@seed``).
+every run instead of the fixed ones; for a failure, hypothesis prints the
+``@reproduce_failure`` decorator that replays it).
 """
 
 from __future__ import annotations
