@@ -37,7 +37,7 @@ __all__ = ["TYPE_ORDER", "Channel", "Layout", "ParameterSet", "build_layout"]
 TYPE_ORDER = ("histosys", "lumi", "normfactor", "normsys", "shapefactor", "shapesys", "staterror")
 _CONFIG_KEYS = ("inits", "bounds", "auxdata", "factors", "sigmas", "fixed")
 _REQUIREMENT_KEYS = ("constraint", "n", "is_scalar", *_CONFIG_KEYS)
-# Gaussian widths: sigma**2 must stay above the smallest variance
+# Gaussian widths: sigma**2 and 1 / sigma**2 must stay far from overflow
 _MIN_SIGMA = math.sqrt(MIN_VARIANCE)
 _MAX_RELATIVE = 1 / _MIN_SIGMA
 # numbers above this have squares far from underflow
@@ -355,10 +355,11 @@ def _check_values(name: str, values: Mapping[str, Any], at: str) -> None:
             if key in ("sigmas", "factors") and v <= 0:
                 raise SpecError(f"{at}.{key}[{i}]", f"{key} of {name!r} must be positive", v,
                                 "enter a value > 0")
-            if key == "sigmas" and v < _MIN_SIGMA:
-                raise SpecError(f"{at}.{key}[{i}]", f"the Gaussian width of {name!r} is too "
-                                f"small (below {_MIN_SIGMA:g}, the constraint's derivatives "
-                                "overflow)", v, "enter a realistic relative uncertainty")
+            if key == "sigmas" and not _MIN_SIGMA <= v <= _MAX_RELATIVE:
+                raise SpecError(f"{at}.{key}[{i}]", f"the Gaussian width of {name!r} must lie "
+                                f"between {_MIN_SIGMA:g} and {_MAX_RELATIVE:g} (its square and "
+                                "the constraint's derivatives must not overflow)", v,
+                                "enter a realistic relative uncertainty, e.g. 0.02")
             if key in ("auxdata", "factors") and abs(v) > MAX_MAGNITUDE:
                 raise SpecError(f"{at}.{key}[{i}]", f"{key} of {name!r} is too large (more than "
                                 f"{MAX_MAGNITUDE:g})", v, "enter a smaller value")

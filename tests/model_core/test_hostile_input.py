@@ -245,6 +245,17 @@ def test_staterror_of_vanishing_yields():
     assert "staterror" in error.problem and "too large" in error.problem
 
 
+@pytest.mark.parametrize("sigma", [1e308, 1e-60])
+def test_gaussian_widths_whose_square_overflows(sigma):
+    doc = json.loads((EXAMPLES_DIR / "multi_channel.json").read_text())
+    config = doc["workspace"]["measurements"][0]["config"]["parameters"]
+    lumi = next(p for p in config if p["name"] == "lumi")
+    lumi["sigmas"] = [sigma]
+    error = error_of(doc)
+    assert error.field.endswith(".sigmas[0]") and error.value == sigma
+    assert "between 1e-50 and 1e+50" in error.problem and "0.02" in error.fix
+
+
 def test_a_hessian_that_overflows_is_a_failed_fit():
     model = mc.build_model(edited(TWO, lambda d: d["signal"].update(expression="k**1e300*S")))
     result = mc.fit(model)  # numpy's LinAlgError never escapes
