@@ -8,19 +8,22 @@ evaluated on a whole batch of parameter vectors at once.  It is never passed to
 :func:`eval`.
 
 Allowed: numbers, names, ``+ - * / **``, unary ``-``/``+``, parentheses and the
-functions ``exp log sqrt sin cos tanh abs`` with one argument.
+functions ``exp log sqrt sin cos tanh abs`` with one argument.  Parts made of
+numbers only must evaluate to finite numbers (``9**9**9`` and ``log(-1)`` are
+refused), and invisible control characters are named rather than parsed.
 """
 
 from __future__ import annotations
 
 import ast
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import autograd.numpy as anp
 import numpy as np
 
-from .exceptions import ExpressionError
+from .exceptions import ExpressionError, shorten
 from .jets import Jet, seed_jets
 
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "SignalExpression", "SignalJet", "parse_expression"]
@@ -47,6 +50,20 @@ _BINARY = {
     ast.Pow: anp.power,
 }
 _UNARY = {ast.USub: anp.negative, ast.UAdd: lambda v: v}
+# Python's names of operators and constructs, as a user writes them
+_SYMBOLS = {"FloorDiv": "//", "Mod": "%", "MatMult": "@", "LShift": "<<", "RShift": ">>",
+            "BitOr": "|", "BitXor": "^", "BitAnd": "&", "Invert": "~", "Not": "not"}
+_CONSTRUCTS = {
+    "Attribute": "attribute access", "Subscript": "indexing", "Lambda": "lambda",
+    "ListComp": "comprehension", "GeneratorExp": "comprehension", "SetComp": "comprehension",
+    "DictComp": "comprehension", "Compare": "comparison", "BoolOp": "boolean operator",
+    "IfExp": "conditional", "List": "list", "Tuple": "tuple", "Dict": "dictionary",
+    "Set": "set", "JoinedStr": "f-string", "NamedExpr": "assignment", "Await": "await",
+    "Yield": "yield", "YieldFrom": "yield from", "Starred": "unpacking with *",
+    "Slice": "slicing",
+}
+# characters of an expression's part quoted in a message
+_ECHO = 40
 _FIX = "use numbers, template and parameter names, + - * / ** and " + ", ".join(FUNCTIONS)
 
 Evaluator = Callable[[Callable[[str], object]], object]
@@ -162,6 +179,14 @@ def parse_expression(source: str) -> SignalExpression:
     if "\n" in source or "\r" in source:
         raise ExpressionError(source, "line breaks are not allowed", source.find("\n"),
                               "write the expression on one line")
+    control = next((i for i, ch in enumerate(source)
+                    if ch != "\t" and unicodedata.category(ch) == "Cc"), None)
+    if control is not None:
+        code = f"U+{ord(source[control]):04X}"
+        what = f"a NUL character ({code})" if source[control] == "\0" else \
+            f"a control character ({code})"
+        raise ExpressionError(source, f"the expression contains {what}", control,
+                              "remove it (it is invisible: retype the expression around it)")
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
@@ -177,6 +202,7 @@ def parse_expression(source: str) -> SignalExpression:
     if len(nodes) > _MAX_NODES:
         raise ExpressionError(source, "the expression is too complex", None, "simplify it")
     evaluate = _build(tree.body, source, lead)
+    _fold_constants(tree.body, source, lead)
     names = sorted(
         (n for n in nodes if isinstance(n, ast.Name) and not _is_callee(n, nodes)),
         key=lambda n: (n.lineno, n.col_offset),
@@ -189,9 +215,10 @@ def _is_callee(name: ast.Name, nodes: list[ast.AST]) -> bool:
     return any(isinstance(c, ast.Call) and c.func is name for c in nodes)
 
 
-def _fail(source: str, node: ast.AST, lead: int, problem: str) -> ExpressionError:
+def _fail(source: str, node: ast.AST, lead: int, problem: str, fix: str = _FIX
+          ) -> ExpressionError:
     pos = getattr(node, "col_offset", None)
-    return ExpressionError(source, problem, None if pos is None else pos + lead, _FIX)
+    return ExpressionError(source, problem, None if pos is None else pos + lead, fix)
 
 
 def _build(node: ast.AST, source: str, lead: int) -> Evaluator:
@@ -199,8 +226,13 @@ def _build(node: ast.AST, source: str, lead: int) -> Evaluator:
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(source, node, lead, f"constant {value!r} is not a real number")
-        number = float(value)
+            raise _fail(source, node, lead, f"constant {shorten(value)} is not a real number")
+        try:
+            number = float(value)
+        except OverflowError:
+            raise _fail(source, node, lead, f"the number {shorten(value, _ECHO)} is too large "
+                        "(beyond the largest float, about 1.8e308)",
+                        "write a smaller number, with an exponent such as 1.5e12") from None
         if not np.isfinite(number):
             raise _fail(source, node, lead, f"constant {value!r} is not finite")
         return lambda lookup: number
@@ -227,14 +259,41 @@ def _build(node: ast.AST, source: str, lead: int) -> Evaluator:
         argument = _build(node.args[0], source, lead)
         return lambda lookup: fn(argument(lookup))
     kind = type(node).__name__
-    described = {
-        "Attribute": "attribute access", "Subscript": "indexing", "Lambda": "lambda",
-        "ListComp": "comprehension", "GeneratorExp": "comprehension", "Compare": "comparison",
-        "BoolOp": "boolean operator", "IfExp": "conditional", "List": "list", "Tuple": "tuple",
-        "Dict": "dictionary", "Set": "set", "JoinedStr": "f-string", "NamedExpr": "assignment",
-    }.get(kind, kind)
-    if isinstance(node, ast.BinOp):
-        described = f"operator {type(node.op).__name__}"
-    elif isinstance(node, ast.UnaryOp):
-        described = f"operator {type(node.op).__name__}"
+    described = _CONSTRUCTS.get(kind)
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        op = type(node.op).__name__
+        described = f"operator {_SYMBOLS.get(op, op)}"
+    elif described is None:
+        segment = ast.get_source_segment(source.strip(), node) or kind
+        described = f"the construct {shorten(segment, _ECHO)}"
     raise _fail(source, node, lead, f"{described} is not allowed")
+
+
+def _fold_constants(node: ast.AST, source: str, lead: int) -> float | None:
+    """The value of a subexpression made of numbers only (``None`` when it holds a name).
+
+    A constant part that overflows or is undefined (``9**9**9``, ``log(-1)``, ``0/0``)
+    is refused here, before it turns every NLL and derivative into inf or NaN.
+    Runs on a whitelisted tree (after :func:`_build`).
+    """
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.BinOp):
+        parts, op = (node.left, node.right), _BINARY[type(node.op)]
+    elif isinstance(node, ast.UnaryOp):
+        parts, op = (node.operand,), _UNARY[type(node.op)]
+    elif isinstance(node, ast.Call):
+        parts, op = (node.args[0],), FUNCTIONS[node.func.id]
+    else:
+        return None
+    values = [_fold_constants(part, source, lead) for part in parts]
+    if any(v is None for v in values):
+        return None
+    with np.errstate(all="ignore"):
+        value = float(op(*(np.float64(v) for v in values)))
+    if not np.isfinite(value):
+        segment = ast.get_source_segment(source.strip(), node) or "a constant part"
+        why = "overflows" if np.isinf(value) else "is undefined"
+        raise _fail(source, node, lead, f"the constant part {shorten(segment, _ECHO)} {why} "
+                    f"(it evaluates to {value})", "change it so that it gives a finite number")
+    return value

@@ -37,6 +37,9 @@ __all__ = ["fit"]
 
 _SADDLE_RTOL = 1e-7
 _MAX_ESCAPES = 4
+_OVERFLOW = ("the NLL's second derivatives overflow at the best point found (the Hessian is "
+             "not usable): rescale extreme yields or uncertainties, bound the parameters or "
+             "simplify the signal expression")
 
 
 def fit(
@@ -87,7 +90,8 @@ def fit(
     -------
     FitResult
     """
-    result = _fit(model, fixed, init, bounds, n_starts, rng, max_iter, tol, starts, hessian)
+    with np.errstate(all="ignore"):  # overflowing models end as failed fits, not warnings
+        result = _fit(model, fixed, init, bounds, n_starts, rng, max_iter, tol, starts, hessian)
     if strict and not result.success:
         raise FitFailed(result)
     return result
@@ -118,7 +122,8 @@ def _fit(model: Model, fixed: Mapping[str, float] | None,
         x = reduced.full(starts[0])
         return _result(model, x, fixed_idx, all_bounds, ok=False, counts=(len(starts), 0, 0),
                        message="the NLL is infinite at every starting point (some expected "
-                       "rate is <= 0): choose init values where all rates are positive",
+                       "rate is <= 0, or a value overflows): choose init values where all "
+                       "rates are positive and finite",
                        minima=(x[None], np.array([np.inf])))
     z, fun, ok, nit = _minimise_with_escapes(reduced, starts, max_iter, tol, hessian)
     # ties within rounding (a flat valley) go to the earliest start, init first
@@ -246,11 +251,12 @@ def _negative_curvature(reduced: ReducedModel, z: np.ndarray, grad: np.ndarray
     pinned = ((z <= lo) & (grad > 0)) | ((z >= hi) & (grad < 0))
     hess = reduced.hessian(z)
     hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, hess)
-    # a start that ended next to a wall of +inf has no usable curvature: no escape from it
-    hess = np.where(np.all(np.isfinite(hess), axis=(1, 2))[:, None, None], hess, 0.0)
-    w, v = np.linalg.eigh(hess)
+    # a start that ended next to a wall of +inf, or whose curvature overflows, has no
+    # usable curvature: no escape from it (see _result)
+    finite = np.isfinite(hess).all(axis=(1, 2))
+    w, v = np.linalg.eigh(np.where(finite[:, None, None], hess, 0.0))
     scale = np.maximum(np.abs(w).max(axis=1), 1.0)
-    curvature = np.where(w[:, 0] < -_SADDLE_RTOL * scale, w[:, 0], 0.0)
+    curvature = np.where(finite & (w[:, 0] < -_SADDLE_RTOL * scale), w[:, 0], 0.0)
     return v[:, :, 0], curvature
 
 
@@ -271,6 +277,9 @@ def _result(model: Model, x: np.ndarray, fixed_idx: Mapping[int, float], bounds:
     fixed[list(fixed_idx)] = True
     finite = bool(np.isfinite(model.nll(x)))
     hess = model.hessian(x) if finite else np.full((model.npar,) * 2, np.nan)
+    if finite and not np.isfinite(hess[np.ix_(~fixed, ~fixed)]).all():
+        finite = ok = False
+        message = _OVERFLOW
     at_bound = ~fixed & ((x <= bounds[:, 0]) | (x >= bounds[:, 1]))
     free = np.flatnonzero(~fixed)
     covariance = np.zeros((model.npar, model.npar))
@@ -279,15 +288,18 @@ def _result(model: Model, x: np.ndarray, fixed_idx: Mapping[int, float], bounds:
     posdef = False
     if free.size and finite:
         block = hess[np.ix_(free, free)]
-        min_eig = float(np.linalg.eigvalsh(block)[0])
-        # flatness is judged on the scale-free (unit-diagonal) Hessian
-        w, v, d = unit_diagonal_eigh(block)
-        null = w <= FLAT_RTOL
-        posdef = not null.any()
-        flat = np.zeros((int(null.sum()), model.npar))
-        directions = v[:, null].T / d
-        flat[:, free] = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-        covariance[np.ix_(free, free)] = np.linalg.pinv(block, rtol=1e-10, hermitian=True)
+        try:
+            min_eig = float(np.linalg.eigvalsh(block)[0])
+            # flatness is judged on the scale-free (unit-diagonal) Hessian
+            w, v, d = unit_diagonal_eigh(block)
+            null = w <= FLAT_RTOL
+            posdef = not null.any()
+            flat = np.zeros((int(null.sum()), model.npar))
+            directions = v[:, null].T / d
+            flat[:, free] = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+            covariance[np.ix_(free, free)] = np.linalg.pinv(block, rtol=1e-10, hermitian=True)
+        except np.linalg.LinAlgError:  # extreme but finite entries can still defeat LAPACK
+            ok, posdef, message = False, False, _OVERFLOW
     if ok and free.size and not posdef:
         message += ("; the Hessian is singular (smallest eigenvalue "
                     f"{min_eig:.3g}): some parameter combination is not constrained by the data")

@@ -89,12 +89,20 @@ class _NewtonSystem:
     """
 
     def __init__(self, hess: np.ndarray, g: np.ndarray) -> None:
-        self.w, self.v, self.d = unit_diagonal_eigh(hess)
-        self.coeff = np.einsum("bji,bj->bi", self.v, g / self.d)
+        # rows whose derivatives overflow (inf or NaN) get no step: linear algebra on
+        # them would fail, and their fit is reported as failed
+        finite = np.isfinite(hess).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+        safe = np.where(finite[:, None, None], hess, np.eye(hess.shape[-1]))
+        self.w, self.v, self.d = unit_diagonal_eigh(safe)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gd = g / self.d
+        self.finite = finite & np.isfinite(self.w).all(axis=1) & np.isfinite(gd).all(axis=1)
+        self.coeff = np.einsum("bji,bj->bi", self.v, np.where(self.finite[:, None], gd, 0.0))
 
     def take(self, rows: np.ndarray) -> _NewtonSystem:
         out = object.__new__(_NewtonSystem)
         out.d, out.w, out.v, out.coeff = self.d[rows], self.w[rows], self.v[rows], self.coeff[rows]
+        out.finite = self.finite[rows]
         return out
 
     def _inverse(self, lam: np.ndarray) -> np.ndarray:
@@ -262,7 +270,7 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
         hess = np.where(pinned[:, :, None] | pinned[:, None, :], 0.0, full_hess)
         hess = hess + np.einsum("bi,ij->bij", pinned.astype(float), np.eye(x.shape[1]))
         system = _NewtonSystem(hess, np.where(free, ga, 0.0))
-        dec = system.decrement()
+        dec = np.where(system.finite, system.decrement(), np.inf)
         nit[active] += 1
         # in the basin the NLL can no longer resolve the decrease a step expects: there
         # Newton steps are driven by the gradient alone, until the decrement stops falling
@@ -289,7 +297,7 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
             newton_moved = rows[ok]
         else:
             newton_moved = np.zeros(0, int)
-        damped = ~basin & ~done
+        damped = ~basin & ~done & system.finite  # rows with non-finite derivatives stop here
         rows_d = active[damped]
         accepted = _damped_steps(sub.take(np.flatnonzero(damped)), rows_d, xa[damped],
                                  system.take(damped), x, fun, lam, bounds)

@@ -255,7 +255,7 @@ class Model:
 
     @property
     def hand_written_hessian(self) -> bool:
-        """Whether :meth:`hessian` is computed by hand (else by autograd, one pass per parameter)."""
+        """Whether :meth:`hessian` is written by hand (else autograd: a pass per parameter)."""
         return self._hessian is not None
 
     @property

@@ -20,7 +20,15 @@ import numpy as np
 
 from .exceptions import SpecError
 from .expression import FUNCTIONS, SignalExpression, parse_expression
-from .fields import ParameterSpec, parameter_overrides, read_json, read_number
+from .fields import (
+    ParameterSpec,
+    folder_and_name,
+    parameter_overrides,
+    read_json,
+    read_numbers,
+    read_version,
+)
+from .guards import MAX_MAGNITUDE, MIN_VARIANCE, check_model_size, check_nesting
 
 __all__ = ["KINDS", "ModelSpec", "load_spec", "parameter_layout"]
 
@@ -160,30 +168,33 @@ def load_spec(source: ModelSpec | Any | Mapping[str, Any] | str | Path) -> Model
     if isinstance(source, (ModelSpec, WorkspaceSpec)):
         return source
     base_dir = name = None
-    if isinstance(source, (str, Path)):
+    parsed = isinstance(source, (str, Path))
+    if parsed:
         if not (isinstance(source, str) and source.lstrip().startswith("{")):
-            base_dir, name = Path(source).resolve().parent, Path(source).stem
+            base_dir, name = folder_and_name(Path(source))
         source = read_json(source)
     if not isinstance(source, Mapping):
         raise SpecError("spec", "a model spec must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
     if is_workspace(source):
         # the file name names a workspace only when the JSON does not
-        return load_workspace(source, base_dir=base_dir, name=None if source.get("name") else name)
+        return load_workspace(source, base_dir=base_dir, copy=not parsed,
+                              name=None if source.get("name") else name)
+    if not parsed:
+        check_nesting(source, "spec")
     return _validate(source)
 
 
 def _validate(raw: Mapping[str, Any]) -> ModelSpec:
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    unknown = sorted((k for k in raw if k not in _TOP_KEYS), key=str)
     if unknown:
         raise SpecError(unknown[0], "unknown field", raw[unknown[0]],
                         "remove it; allowed fields are " + ", ".join(sorted(_TOP_KEYS)))
-    version = raw.get("version", 1)
-    if version != 1:
-        raise SpecError("version", "unsupported spec version", version, "use version 1")
+    read_version(raw.get("version", 1))
     kind = raw.get("kind")
-    if kind not in KINDS:
-        raise SpecError("kind", "unknown kind", kind, "use one of " + ", ".join(KINDS))
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SpecError("kind", "unknown kind" if isinstance(kind, str) else "must be text",
+                        kind, "use one of " + ", ".join((*KINDS, "histfactory")))
     data = _vector(raw, "data", nonnegative=True)
     n = len(data)
     if n == 0:
@@ -218,6 +229,7 @@ def _validate(raw: Mapping[str, Any]) -> ModelSpec:
                      name=name, description=description)
     parameters = _parameters(raw.get("parameters"), spec)
     spec = replace(spec, parameters=parameters)
+    check_model_size(len(spec.parameter_names), n * (len(templates) + 2), "bins")
     return spec
 
 
@@ -232,8 +244,7 @@ def _vector(raw: Mapping[str, Any], key: str, *, nonnegative: bool = False,
     if length is not None and len(values) != length:
         raise SpecError(where, f"has {len(values)} entries but there are {length} bins", values,
                         f"give exactly {length} values, one per bin")
-    return tuple(read_number(v, f"{where}[{i}]", nonnegative=nonnegative)
-                 for i, v in enumerate(values))
+    return read_numbers(values, where, nonnegative=nonnegative, bounded=True)
 
 
 def _bins(bins: Any, n: int) -> tuple[str, ...]:
@@ -260,13 +271,22 @@ def _covariance(matrix: Any, n: int) -> tuple[tuple[float, ...], ...]:
                                or len(r) != n for r in matrix):
         raise SpecError("covariance", f"must be a {n}x{n} matrix (one row and column per bin)",
                         matrix, f"give {n} rows of {n} numbers")
-    rows = tuple(tuple(read_number(v, f"covariance[{i}][{j}]") for j, v in enumerate(r))
-                 for i, r in enumerate(matrix))
+    rows = tuple(read_numbers(r, f"covariance[{i}]") for i, r in enumerate(matrix))
     c = np.array(rows)
+    if (np.abs(c) > MAX_MAGNITUDE**2).any():
+        i, j = np.argwhere(np.abs(c) > MAX_MAGNITUDE**2)[0]
+        raise SpecError(f"covariance[{i}][{j}]", f"too large (more than {MAX_MAGNITUDE**2:g}, "
+                        "the square of the largest yield)", c[i, j],
+                        "rescale the model so that uncertainties are counts of events")
     for i in range(n):
         if c[i, i] <= 0:
             raise SpecError(f"covariance[{i}][{i}]", "variances on the diagonal must be positive",
                             c[i, i], "enter the squared background uncertainty of this bin")
+        if c[i, i] < MIN_VARIANCE:
+            raise SpecError(f"covariance[{i}][{i}]", f"the variance is too small (below "
+                            f"{MIN_VARIANCE:g}, the likelihood's derivatives would overflow)",
+                            c[i, i], "rescale the model so that uncertainties are counts of "
+                            "events")
     scale = np.sqrt(np.outer(np.diag(c), np.diag(c)))
     asym = np.abs(c - c.T) / scale
     if asym.max() > _SYMMETRY_RTOL:
@@ -294,7 +314,7 @@ def _signal(signal: Any, n: int, poi: str) -> tuple[dict[str, tuple[float, ...]]
     if not isinstance(signal, Mapping):
         raise SpecError("signal", "missing or not an object", signal,
                         'add "signal": {"templates": {"A": [...]}, "expression": "A"}')
-    extra = sorted(set(signal) - {"templates", "expression"})
+    extra = sorted(set(signal) - {"templates", "expression"}, key=str)
     if extra:
         raise SpecError(f"signal.{extra[0]}", "unknown field", signal[extra[0]],
                         "use only templates and expression")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from ..models import build_model
@@ -17,20 +19,24 @@ from .io import FORMATS, save_contour
 from .progress import ContourProgress
 from .settings import DEFAULTS
 
-__all__ = ["configure", "run"]
+__all__ = ["check_output", "configure", "run"]
+
+# paths are echoed longer than other values: their end tells which file is meant
+_PATH_ECHO = 240
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the ``contour`` subcommand."""
-    from ..cli import _add_model_arguments
+    from ..cli import _add_model_arguments, bounded_int, confidence_level
 
     _add_model_arguments(parser)
     parser.add_argument("--param", action="append", metavar="NAME",
                         help="contour axis (repeatable; default: every parameter not fixed)")
-    parser.add_argument("--cl", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--cl", type=confidence_level, default=0.95,
+                        help="confidence level (default 0.95)")
     parser.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH",
                         help="bounds of a parameter, e.g. c0=-50:1 (empty side: none)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--seed", type=bounded_int(0), default=None, help="random seed (>= 0)")
     parser.add_argument("--set", action="append", metavar="SETTING=VALUE",
                         help="finder setting, e.g. n_chains=50 (repeatable): "
                         + ", ".join(DEFAULTS))
@@ -39,6 +45,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     shown.add_argument("--progress", action="store_true",
                        help="draw the progress line on stderr even when it is not a terminal")
     shown.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+
+def check_output(text: str) -> None:
+    """Refuse an ``--out`` path that cannot be written, before the run rather than after it:
+    an unknown suffix, a missing or read-only folder, a folder or a pipe in its place."""
+    from ..exceptions import ModelCoreError, shorten
+
+    path = Path(text)
+    out = f"--out {shorten(text, _PATH_ECHO)}"
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelCoreError(f"{out}: cannot tell the format from the suffix "
+                             f"{shorten(suffix or '(none)')}: end the name with one of "
+                             + ", ".join(FORMATS))
+    folder = path.parent
+    named = f"the folder {shorten(str(folder), _PATH_ECHO)}"
+    try:
+        if not folder.is_dir():
+            problem = "does not exist" if not folder.exists() else "is not a folder"
+            raise ModelCoreError(f"{out}: {named} {problem}: create it first or write "
+                                 "elsewhere")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ModelCoreError(f"{out}: {named} is not writable: choose a folder you can "
+                                 "write to")
+        if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
+            raise ModelCoreError(f"{out}: exists and is not a writable regular file: choose "
+                                 "another name")
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ModelCoreError(f"{out}: {exc.strerror}: choose a shorter or plainer name") \
+            from None
 
 
 def _parse_bounds(items: list[str] | None) -> dict[str, tuple[float | None, float | None]]:
@@ -88,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``contour`` subcommand; returns the exit status."""
     from ..cli import parse_assignments, read_spec
 
+    if args.out:
+        check_output(args.out)
     model = build_model(read_spec(args.spec))
     shown = False if args.quiet else (True if args.progress else None)  # None: on a terminal
     with ContourProgress(enabled=shown) as progress:

@@ -32,6 +32,7 @@ import numpy as np
 from autograd.extend import Box, defvjp, primitive
 from scipy.special import gammaln
 
+from ..model import Dataset, align_rows
 from .histfactory_hessian import HessianPlan, histfactory_hessian
 from .interpolation import (
     histosys_coefficients,
@@ -39,7 +40,6 @@ from .interpolation import (
     normsys_log_derivatives,
     normsys_log_factors,
 )
-from ..model import Dataset, align_rows
 from .sparse import ArrayOps, ops_for
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import SpecError
+from ..guards import MAX_MAGNITUDE, MIN_VARIANCE
 
 __all__ = ["TYPE_ORDER", "Channel", "Layout", "ParameterSet", "build_layout"]
 
@@ -36,6 +37,11 @@ __all__ = ["TYPE_ORDER", "Channel", "Layout", "ParameterSet", "build_layout"]
 TYPE_ORDER = ("histosys", "lumi", "normfactor", "normsys", "shapefactor", "shapesys", "staterror")
 _CONFIG_KEYS = ("inits", "bounds", "auxdata", "factors", "sigmas", "fixed")
 _REQUIREMENT_KEYS = ("constraint", "n", "is_scalar", *_CONFIG_KEYS)
+# Gaussian widths: sigma**2 and 1 / sigma**2 must stay far from overflow
+_MIN_SIGMA = math.sqrt(MIN_VARIANCE)
+_MAX_RELATIVE = 1 / _MIN_SIGMA
+# numbers above this have squares far from underflow
+_NORMAL_SQUARE = 1e-150
 _LUMI_EXAMPLE = ('{"name": "lumi", "auxdata": [1.0], "sigmas": [0.02], "inits": [1.0], '
                  '"bounds": [[0.9, 1.1]]}')
 
@@ -229,11 +235,19 @@ def _default_requirement(mtype: str, sample: Mapping[str, Any], mod: Mapping[str
                     fixed=False, auxdata=(0.0,))
     # shapesys: Poisson constraint with tau = (nominal / uncertainty)^2 where both are positive
     valid = [nom > 0 and unc > 0 for nom, unc in zip(sample["data"], mod["data"], strict=True)]
-    tau = tuple(nom**2 / unc**2 if ok else 1.0
+    tau = tuple(_tau(nom, unc) if ok else 1.0
                 for ok, nom, unc in zip(valid, sample["data"], mod["data"], strict=True))
     return dict(constraint="poisson", n=n, is_scalar=False, inits=(1.0,) * n,
                 bounds=((1e-10, 10.0),) * n, fixed=tuple(not v for v in valid), auxdata=tau,
                 factors=tau)
+
+
+def _tau(nominal: float, uncertainty: float) -> float:
+    """pyhf's ``nominal**2 / uncertainty**2`` (bit for bit), or ``(nominal / uncertainty)**2``
+    where the squares would underflow to ``0 / 0`` (the sizes are checked beforehand)."""
+    if min(nominal, uncertainty) > _NORMAL_SQUARE:
+        return float(nominal) ** 2 / float(uncertainty) ** 2
+    return float(nominal / uncertainty) ** 2
 
 
 def _staterror_requirement(name: str, channels: Sequence[Channel],
@@ -261,7 +275,15 @@ def _staterror_requirement(name: str, channels: Sequence[Channel],
                        if m["type"] == "staterror" and m["name"] == name)
             uncertainties.append(np.asarray(mod["data"], dtype=float))
         safe = np.where(nominal > 0, nominal, 1.0)
-        relative = np.sqrt(sum(np.where(nominal > 0, (u / safe) ** 2, 0.0) for u in uncertainties))
+        with np.errstate(over="ignore"):
+            relative = np.sqrt(sum(np.where(nominal > 0, (u / safe) ** 2, 0.0)
+                                   for u in uncertainties))
+        if (relative > _MAX_RELATIVE).any():
+            k = int(np.argmax(relative > _MAX_RELATIVE))
+            raise SpecError(at, f"staterror {name!r} in bin {k} of channel {ch.name!r}: the "
+                            f"uncertainties are {relative[k]:.3g} times the summed nominal yield "
+                            f"{nominal[k]:g}, too large for a Gaussian constraint", name,
+                            "check the uncertainties and nominal yields of that bin")
         bins.extend(range(ch.offset, ch.offset + ch.n_bins))
         sigmas.extend(relative.tolist())
     fixed = tuple(s == 0 for s in sigmas)
@@ -333,8 +355,19 @@ def _check_values(name: str, values: Mapping[str, Any], at: str) -> None:
             if key in ("sigmas", "factors") and v <= 0:
                 raise SpecError(f"{at}.{key}[{i}]", f"{key} of {name!r} must be positive", v,
                                 "enter a value > 0")
+            if key == "sigmas" and not _MIN_SIGMA <= v <= _MAX_RELATIVE:
+                raise SpecError(f"{at}.{key}[{i}]", f"the Gaussian width of {name!r} must lie "
+                                f"between {_MIN_SIGMA:g} and {_MAX_RELATIVE:g} (its square and "
+                                "the constraint's derivatives must not overflow)", v,
+                                "enter a realistic relative uncertainty, e.g. 0.02")
+            if key in ("auxdata", "factors") and abs(v) > MAX_MAGNITUDE:
+                raise SpecError(f"{at}.{key}[{i}]", f"{key} of {name!r} is too large (more than "
+                                f"{MAX_MAGNITUDE:g})", v, "enter a smaller value")
     for i, (lo, hi) in enumerate(values["bounds"]):
-        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        if math.isnan(lo) or math.isnan(hi):
+            raise SpecError(f"{at}.bounds[{i}]", "a bound is NaN (not a number)", [lo, hi],
+                            "write two numbers [low, high], e.g. [0, 10]")
+        if lo > hi:
             raise SpecError(f"{at}.bounds[{i}]", "the lower bound must not exceed the upper bound",
                             [lo, hi], "swap them or widen the range")
 

@@ -2,7 +2,9 @@
 
 The JSON schema fixes the shape of every object; these checks relate values to
 each other: unique names, equal bin counts, modifier data of the right length,
-positive normsys factors, one observation per binned channel, finite numbers.
+positive normsys factors, one observation per binned channel, finite yields and
+counts no larger than :data:`~model_core.guards.MAX_MAGNITUDE`, shapesys
+uncertainties whose constraint (``tau``) stays within that size too.
 Every failure is a :class:`~model_core.exceptions.SpecError` naming the JSON path.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..exceptions import SpecError
+from ..guards import MAX_MAGNITUDE, check_magnitude
 
 __all__ = ["check_structure"]
 
@@ -61,9 +64,10 @@ def _check_modifiers(sample: Mapping[str, Any], at: str, n_bins: int | None) -> 
         if mod["type"] == "normsys":
             for side in ("hi", "lo"):
                 value = data[side]
-                if not math.isfinite(value) or value <= 0:
+                if not math.isfinite(value) or not 0 < value <= MAX_MAGNITUDE:
                     raise SpecError(f"{where}.data.{side}", "normsys factors must be positive "
-                                    "(they are raised to the power alpha)", value,
+                                    "(they are raised to the power alpha) and at most "
+                                    f"{MAX_MAGNITUDE:g}", value,
                                     "give the relative yield at alpha = "
                                     + ("+1" if side == "hi" else "-1") + ", e.g. "
                                     + ("1.1" if side == "hi" else "0.9"))
@@ -72,6 +76,21 @@ def _check_modifiers(sample: Mapping[str, Any], at: str, n_bins: int | None) -> 
                 _length(data[side], n_bins, f"{where}.data.{side}")
         elif n_bins is not None and mod["type"] in ("shapesys", "staterror"):
             _length(data, n_bins, f"{where}.data")
+            if mod["type"] == "shapesys":
+                _check_shapesys(sample["data"], data, f"{where}.data")
+
+
+def _check_shapesys(nominal: Sequence[float], uncertainty: Sequence[float], where: str) -> None:
+    """The Poisson constraint's ``tau = (nominal / uncertainty)**2`` acts as a count of
+    events: it must stay below :data:`~model_core.guards.MAX_MAGNITUDE`."""
+    largest = math.sqrt(MAX_MAGNITUDE)
+    for k, (nom, unc) in enumerate(zip(nominal, uncertainty, strict=True)):
+        if nom > 0 and unc > 0 and nom > largest * unc:
+            raise SpecError(f"{where}[{k}]", f"the uncertainty is too small for the nominal "
+                            f"yield {nom:g}: the constraint's tau = (nominal / uncertainty)^2 "
+                            f"would exceed {MAX_MAGNITUDE:g}", unc,
+                            f"give at least {nom / largest:.3g} (a relative uncertainty of "
+                            f"{1 / largest:g}), or 0 to leave the bin unconstrained")
 
 
 def _length(values: Sequence[Any], n_bins: int, where: str) -> None:
@@ -124,7 +143,7 @@ def _check_numbers(node: Any, where: str) -> None:
         try:
             float(node)
         except OverflowError:
-            raise SpecError(where, "the number is too large for a float", f"{str(node)[:20]}...",
+            raise SpecError(where or "workspace", "the number is too large for a float", node,
                             "enter a smaller value") from None
 
 
@@ -138,7 +157,9 @@ def _unique(names: Sequence[str], where: str, what: str) -> None:
 
 
 def _finite(value: float, where: str, *, nonnegative: bool = False) -> None:
+    """A yield, count or uncertainty: finite, bounded in size, ``>= 0`` if ``nonnegative``."""
     if not math.isfinite(value):
         raise SpecError(where, "not a finite number", value, "enter a finite number")
     if nonnegative and value < 0:
         raise SpecError(where, "must not be negative", value, "enter a value >= 0")
+    check_magnitude(value, where)

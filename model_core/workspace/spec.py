@@ -24,9 +24,9 @@ histosys code 0), exactly as pyhf does.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +35,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..exceptions import SpecError
-from ..fields import ParameterSpec, parameter_overrides, read_json
+from ..fields import (
+    ParameterSpec,
+    folder_and_name,
+    parameter_overrides,
+    read_json,
+    read_version,
+)
+from ..guards import check_model_size, check_nesting
 from ..models.interpolation import HISTOSYS_CODES, NORMSYS_CODES
 from ..schema import validate
 from .arrays import load_unbinned_arrays
@@ -51,6 +58,7 @@ DEFAULT_MODIFIER_SETTINGS: Mapping[str, Mapping[str, str]] = {
 # pyhf's per-type fallback when modifier_settings are given but omit a type
 _TYPE_FALLBACK = {"normsys": "code1", "histosys": "code0"}
 _CODES = {"normsys": NORMSYS_CODES, "histosys": HISTOSYS_CODES}
+_PYHF_KEYS = ("channels", "observations", "measurements")
 _WRAPPER_KEYS = {"version", "kind", "name", "description", "measurement", "workspace",
                  "parameters", "modifier_settings"}
 
@@ -125,7 +133,7 @@ class WorkspaceSpec:
         if self.description:
             out["description"] = self.description
         out["measurement"] = self.measurement
-        out["workspace"] = copy.deepcopy(dict(self.workspace))
+        out["workspace"] = deepcopy(dict(self.workspace))
         params = {k: v.to_dict() for k, v in self.parameters.items() if v.to_dict()}
         if params:
             out["parameters"] = params
@@ -138,8 +146,10 @@ class WorkspaceSpec:
 
 
 def is_workspace(raw: Mapping[str, Any]) -> bool:
-    """Whether ``raw`` is a pyhf workspace or a ``kind: histfactory`` wrapper."""
-    return "channels" in raw or raw.get("kind") == "histfactory"
+    """Whether ``raw`` is a pyhf workspace (it has any of pyhf's top-level keys, so one
+    missing ``channels`` is still explained as a workspace) or a wrapper around one."""
+    return (any(key in raw for key in _PYHF_KEYS) or "workspace" in raw
+            or raw.get("kind") == "histfactory")
 
 
 def load_workspace(
@@ -150,6 +160,7 @@ def load_workspace(
     name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     modifier_settings: Mapping[str, Mapping[str, str]] | None = None,
+    copy: bool = True,
 ) -> WorkspaceSpec:
     """Load and validate a HistFactory workspace.
 
@@ -165,6 +176,9 @@ def load_workspace(
         Display name (default: the wrapper's name, the file name or the measurement name).
     parameters, modifier_settings
         Replace the wrapper's overrides and interpolation codes.
+    copy
+        Copy a dict ``source``, so that later changes to it do not reach the result;
+        ``False`` hands it over (for JSON just parsed, which nothing else holds).
 
     Raises
     ------
@@ -175,15 +189,18 @@ def load_workspace(
         base_dir = source.base_dir if base_dir is None else base_dir
         source = source.to_dict()
     file_name = None
-    if isinstance(source, (str, Path)):
+    parsed = isinstance(source, (str, Path))
+    if parsed:
         if not (isinstance(source, str) and source.lstrip().startswith("{")):
             path = Path(source)
-            base_dir = path.resolve().parent if base_dir is None else base_dir
-            file_name = path.stem
+            folder, file_name = folder_and_name(path)
+            base_dir = folder if base_dir is None else base_dir
         source = read_json(source, "workspace")
     if not isinstance(source, Mapping):
         raise SpecError("workspace", "a workspace must be a JSON object", type(source).__name__,
                         "pass a dict or a path to a JSON file")
+    if not parsed:
+        check_nesting(source, "workspace")
     prefix = ""
     wrapper: Mapping[str, Any] = {}
     if source.get("kind") == "histfactory" or "workspace" in source:
@@ -191,7 +208,8 @@ def load_workspace(
         if not isinstance(source, Mapping):
             raise SpecError("workspace", "missing or not an object", source,
                             'put the pyhf workspace under "workspace"')
-    workspace = copy.deepcopy(dict(source))
+    # a caller's data is copied (it may change later); freshly parsed JSON is ours already
+    workspace = deepcopy(dict(source)) if copy and not parsed else dict(source)
     validate(workspace, prefix=prefix)
     check_structure(workspace, prefix)
     base = None if base_dir is None else Path(base_dir).resolve()
@@ -212,10 +230,28 @@ def load_workspace(
         if prefix:
             raise SpecError(f"{prefix}.{exc.field}", exc.problem, exc.value, exc.fix) from None
         raise
+    check_model_size(len(layout.names), _yield_terms(layout, arrays),
+                     f"{prefix}.channels" if prefix else "channels")
     defaults = dict(zip(layout.names, layout.inits.tolist(), strict=True))
+    own_bounds = dict(zip(layout.names, map(tuple, layout.bounds.tolist()), strict=True))
     overrides = parameter_overrides(wrapper.get("parameters") if parameters is None
-                                    else parameters, defaults)
+                                    else parameters, defaults, default_bounds=own_bounds)
     return replace(spec, parameters=overrides)
+
+
+def _yield_terms(layout: Layout, arrays: Mapping[str, np.ndarray]) -> int:
+    """Yield terms of one NLL evaluation: bins times (1 + modifiers) per binned sample,
+    events times (1 + 2 per histosys) per unbinned sample."""
+    terms = 0
+    for channel in layout.channels:
+        for sample, where in zip(channel.samples, channel.where, strict=True):
+            if channel.unbinned:
+                shifts = sum(m["type"] == "histosys" for m in sample["modifiers"])
+                terms += arrays[f"{where}.ratios"].size * (1 + 2 * shifts)
+            else:
+                terms += channel.n_bins * (1 + len(sample["modifiers"]))
+    return terms
+
 
 
 def validate_modifier_settings(settings: Any) -> dict[str, dict[str, str]] | None:
@@ -252,12 +288,11 @@ def resolve_modifier_settings(settings: Mapping[str, Mapping[str, str]] | None) 
 
 
 def _unwrap(wrapper: Mapping[str, Any]) -> Mapping[str, Any]:
-    extra = sorted(set(wrapper) - _WRAPPER_KEYS)
+    extra = sorted(set(wrapper) - _WRAPPER_KEYS, key=str)
     if extra:
         raise SpecError(extra[0], "unknown field", wrapper[extra[0]],
                         "remove it; allowed fields are " + ", ".join(sorted(_WRAPPER_KEYS)))
-    if wrapper.get("version", 1) != 1:
-        raise SpecError("version", "unsupported spec version", wrapper["version"], "use version 1")
+    read_version(wrapper.get("version", 1))
     if wrapper.get("kind", "histfactory") != "histfactory":
         raise SpecError("kind", "a wrapper around a workspace must have kind 'histfactory'",
                         wrapper["kind"], 'write "kind": "histfactory"')

@@ -24,10 +24,10 @@ def numpy_backend():
 @pytest.fixture
 def seeded_global_numpy():
     """pyhf draws from numpy's global generator: seed it for this test only."""
-    state = np.random.get_state()
-    np.random.seed(20240611)
+    state = np.random.get_state()  # noqa: NPY002 - pyhf samples from the global generator
+    np.random.seed(20240611)  # noqa: NPY002
     yield
-    np.random.set_state(state)
+    np.random.set_state(state)  # noqa: NPY002
 
 
 def _pair(raw: dict) -> tuple[mc.Model, object]:
