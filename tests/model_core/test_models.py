@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -130,8 +130,10 @@ _point = st.lists(st.floats(-0.8, 0.8), min_size=4, max_size=4)
 
 
 @given(_point)
-def test_autograd_matches_ridders_on_every_kind(values):
+@example([0.0, 0.0, 0.68359375, 0.0])  # Ridders is 2.6e-6 off one entry here (c1 = 1.68)
+def test_exact_derivatives_match_ridders_on_every_kind(values):
     from model_core.examples import load_example
+    from model_core.numdiff import ridders_gradient, ridders_hessian
 
     for name in ("two_bin_uncorrelated", "three_shapes", "three_shapes_correlated"):
         model = mc.build_model(load_example(name))
@@ -139,10 +141,15 @@ def test_autograd_matches_ridders_on_every_kind(values):
         x[0] = 1.0 + values[0]
         grad = model.grad(x)
         hess = model.hessian(x)
-        num_grad = mc.numerical_gradient(model.nll, x)
-        num_hess = mc.numerical_hessian(model.nll, x, vectorized=True)
-        np.testing.assert_allclose(grad, num_grad, rtol=1e-6, atol=1e-8)
-        np.testing.assert_allclose(hess, num_hess, rtol=1e-6, atol=1e-7)
+        num_grad = ridders_gradient(model.nll, x)
+        num_hess = ridders_hessian(model.nll, x, vectorized=True)
+        # within the reference's own error estimate (Ridders' extrapolation error), which
+        # exceeds 1e-6 of some entries at some points
+        assert np.all(np.abs(grad - num_grad.value)
+                      <= 1e-6 * np.abs(grad) + 1e-8 + 4 * num_grad.error)
+        assert np.all(np.abs(hess - num_hess.value)
+                      <= 1e-6 * np.abs(hess) + 1e-7 + 4 * num_hess.error)
+        assert num_hess.error.max() < 1e-4 * max(1.0, np.abs(hess).max())  # a tight reference
 
 
 def test_hessian_symmetric_and_psd_at_the_minimum(example_model):
