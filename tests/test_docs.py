@@ -35,9 +35,23 @@ def test_docs_sessions_print_what_they_show(name):
     assert tried >= SESSIONS[name] and failures == 0
 
 
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of the page's headings: lower case, punctuation dropped, spaces to
+    hyphens (headings inside code blocks are not headings)."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    headings = re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_relative_links_resolve(page):
-    links = re.findall(r"\]\(([^)#\s]+)\)", page.read_text())
+    links = re.findall(r"\]\(([^)\s]+)\)", page.read_text())
     local = [link for link in links if "://" not in link]
-    assert [link for link in local if not (page.parent / link).exists()] == []
+    files = {link: page.parent / link.partition("#")[0] if link.partition("#")[0] else page
+             for link in local}
+    assert [link for link, path in files.items() if not path.exists()] == []
+    broken = [link for link, path in files.items()
+              if "#" in link and path.suffix == ".md"
+              and link.partition("#")[2] not in _anchors(path)]
+    assert broken == []
     assert "DESIGN" not in page.read_text()
