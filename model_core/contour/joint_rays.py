@@ -150,6 +150,7 @@ def solve_joint(surface: ContourSurface, origins: np.ndarray, directions: np.nda
     radius = np.full(n, np.nan)
     ok = np.zeros(n, bool)
     on_bound = np.zeros(n, bool)
+    limit_out = np.zeros(n, bool)  # the point at the limit is known to lie outside
     step_p = FD_STEP * np.maximum(np.abs(p), 1.0)
     step_r = FD_STEP * np.maximum(r, r_init)
     r_prev, p_prev = r.copy(), p.copy()
@@ -192,6 +193,7 @@ def solve_joint(surface: ContourSurface, origins: np.ndarray, directions: np.nda
         lo[a] = np.where(f < T, np.maximum(lo[a], r[a]), lo[a])
         sure_out = (phi > T) & (dec <= _TRUST * (phi - T))
         hi[a] = np.where(sure_out, np.minimum(hi[a], r[a]), hi[a])
+        limit_out[a] |= sure_out & (r[a] >= limit[a])
         # record the point when it is good enough (and better than before)
         fit_ok = (np.abs(f - T) <= tol) & (dec <= tol)
         edge = (r[a] >= limit[a]) & (phi < T) & (dec <= tol)
@@ -208,13 +210,19 @@ def solve_joint(surface: ContourSurface, origins: np.ndarray, directions: np.nda
         safe = np.isfinite(r_new) & (r_new > lo[a]) & (r_new < hi[a])
         fallback = np.where(np.isfinite(hi[a]), 0.5 * (lo[a] + hi[a]), 2.0 * np.maximum(r[a],
                                                                                        r_init))
-        r_new = np.where(safe, r_new, fallback)
+        # a step at or past the bound goes to the bound unless the bound is known outside
+        # (``hi`` starts at the limit: bisecting there would only creep toward the bound)
+        to_bound = np.isfinite(r_new) & (r_new >= limit[a]) & ~limit_out[a]
+        r_new = np.where(safe, r_new, np.where(to_bound, limit[a], fallback))
         r_new = np.where(edge, limit[a], np.minimum(r_new, limit[a]))
         r_prev[a], p_prev[a] = r[a], pa
         p[a] = np.clip(pa + inner + response * (r_new - r[a])[:, None], bounds_p[:, 0],
                        bounds_p[:, 1])
         r[a] = r_new
-        tiny = np.isfinite(hi[a]) & ((hi[a] - lo[a]) <= _BRACKET_RTOL * np.maximum(1.0, hi[a]))
+        # a ray at its bound inside the region has no bracket left, only its inner fit
+        inside_at_bound = (r[a] >= limit[a]) & (f < T)
+        tiny = np.isfinite(hi[a]) & ((hi[a] - lo[a]) <= _BRACKET_RTOL * np.maximum(1.0, hi[a])) \
+            & ~inside_at_bound
         active = np.concatenate([active[bad], a[~done & ~tiny]])
         active.sort()
     # reported residuals come from the plain NLL (the gradient call's value may differ in

@@ -8,6 +8,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 import model_core as mc
+from model_core.examples import load_example
+from model_core.profile import profile_points
 from model_core.workspace import synthetic_workspace
 
 #: Two bins, correlated background: the contour over (mu, theta_0), theta_1 profiled.
@@ -15,6 +17,16 @@ CORRELATED = {
     "kind": "correlated_background", "data": [62, 70], "background": [50.0, 48.0],
     "covariance": [[25.0, 5.0], [5.0, 36.0]],
     "signal": {"templates": {"S": [12.0, 15.0]}, "expression": "S"},
+}
+
+#: Three bins and three signal shapes over a correlated background: the contour over
+#: (a, b, c) with the three background nuisances profiled.
+CORRELATED_3D = {
+    "kind": "correlated_background", "data": [30, 40, 50], "background": [20.0, 30.0, 40.0],
+    "covariance": [[25.0, 5.0, 0.0], [5.0, 36.0, 4.0], [0.0, 4.0, 49.0]],
+    "signal": {"templates": {"A": [5.0, 1.0, 0.5], "B": [1.0, 6.0, 1.0], "C": [0.5, 1.0, 7.0]},
+               "expression": "a*A + b*B + c*C"},
+    "parameters": {"mu": {"fixed": True}},
 }
 
 
@@ -85,3 +97,77 @@ def test_histfactory_contour_with_ten_nuisances_profiled():
                                      resolution=41, n_samples=500, rng=0)
     cov = mc.contour_coverage(model, result.contour_points, reference=reference)
     assert cov.fraction_within(0.01) >= 0.99 and cov.largest_gap < 0.02
+
+
+# --- bounds of profiled contours -------------------------------------------------------------
+
+@pytest.mark.parametrize(("example", "bounds"), [
+    ("pyhf_one_bin", None),                   # mu >= 0 inside the region: one crossing
+    ("pyhf_one_bin", (0.5, 2.0)),             # both bounds inside the region
+    ("pyhf_two_bin_shapesys", None),          # the best fit on mu = 0
+    ("pyhf_two_bin_shapesys", (0.0, 0.3)),    # ... and the upper bound inside the region
+])
+def test_one_axis_profiled_bound_points_against_the_profile(example, bounds):
+    """With one axis the contour is the interval's two ends: a crossing of ``T`` where the
+    profile crosses it, else the bound itself (flagged ``on_bound``) at the profile's NLL.
+    The truth is :func:`model_core.profile` on a fine grid over the bounds."""
+    model = mc.build_model(load_example(example))
+    lo, hi = model.bounds[0] if bounds is None else bounds
+    result = mc.find_contour(model, parameters=["mu"], rng=0,
+                             bounds=None if bounds is None else {"mu": bounds})
+    assert result.status == "complete" and result.settings["profiled"]
+    grid = np.linspace(lo, hi, 4001)
+    profile = mc.profile(model, "mu", grid)
+    assert profile.success.all() and profile.nll_min == pytest.approx(result.nll_min, abs=1e-9)
+    ends = profile.interval(0.95)
+    order = np.argsort(result.contour_points[:, 0])
+    points, on = result.contour_points[order, 0], result.on_bound[order]
+    residuals = result.residuals[order]
+    assert len(points) == 2
+    for point, flagged, residual, end, bound, nll in zip(
+            points, on, residuals, ends, (lo, hi), profile.nll[[0, -1]], strict=True):
+        if np.isnan(end):  # the profile stays below T up to the bound
+            assert flagged and point == bound
+            assert residual + result.threshold == pytest.approx(nll, abs=1e-9)
+        else:
+            assert not flagged and abs(residual) <= 1e-9
+            assert point == pytest.approx(end, abs=1e-5)
+
+
+def test_three_axes_profiled_with_the_best_fit_on_a_bound():
+    """Three axes, three background nuisances profiled, the best fit on the bound ``a >= a_cut``:
+    the face there (the plane's points with profiled NLL <= T) is sampled evenly, each face
+    point's NLL checked by independent batched inner fits (:func:`model_core.profile_points`)."""
+    model = mc.build_model(CORRELATED_3D)
+    free = mc.fit(model)
+    cut = float(free.x[1]) + 0.8
+    result = mc.find_contour(model, parameters=["a", "b", "c"], bounds={"a": (cut, None)},
+                             rng=0, spacing=0.03)
+    assert result.status == "complete" and len(result.settings["profiled"]) == 3
+    assert result.theta_mle[0] == cut
+    on = result.on_bound
+    assert np.all(result.contour_points[on, 0] == cut)
+    assert np.all(np.abs(result.residuals[~on]) <= 1e-9)
+    assert np.all(result.residuals[on] <= 1e-9)
+    pinned = [model.index(n) for n in ("mu", "a", "b", "c")]
+    face = np.tile(free.x, (int(on.sum()), 1))  # inner fits started afresh
+    face[:, 1:4] = result.contour_points[on]
+    refit = profile_points(model, face, pinned)
+    assert refit.success.all()
+    assert refit.fun == pytest.approx(result.residuals[on] + result.threshold, abs=1e-8)
+    # truth: a lattice over the plane, profiled NLL <= T by independent inner fits
+    box = np.column_stack([result.theta_mle[1:] - result.scale[1:],
+                           result.theta_mle[1:] + result.scale[1:]])
+    b, c = np.meshgrid(np.linspace(*box[0], 121), np.linspace(*box[1], 121))
+    base = np.tile(free.x, (b.size, 1))
+    base[:, 1], base[:, 2], base[:, 3] = cut, b.ravel(), c.ravel()
+    inside = profile_points(model, base, pinned).fun <= result.threshold
+    truth = base[inside][:, 2:4]
+    assert inside.sum() > 1000 and not inside[[0, -1]].any()  # the box holds the face
+    # near the face's edge the nearest point may be one of the surface's, just off the plane
+    U = result.contour_points / result.scale
+    truth = np.column_stack([np.full(len(truth), cut), truth]) / result.scale
+    gap = cKDTree(U).query(truth)[0]
+    # the bars of the other tests (1% and 2% at the default spacing 0.008), in spacings
+    h = result.settings["spacing"]
+    assert np.mean(gap <= 1.25 * h) >= 0.99 and gap.max() < 2.5 * h
