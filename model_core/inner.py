@@ -21,6 +21,7 @@ decrement, and so convergence, is judged on exact gradients).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from .linalg import unit_diagonal_eigh
 from .model import Model
 
-__all__ = ["FD_STEP", "BatchMinimum", "gradient_differences", "newton_minimize",
+__all__ = ["FD_STEP", "BatchMinimum", "StopRule", "gradient_differences", "newton_minimize",
            "polish_from_neighbours"]
 
 #: Levenberg-Marquardt damping: start, floor and ceiling (in units of the unit-diagonal
@@ -50,6 +51,9 @@ _HESSIANS = ("exact", "differences")
 #: NLL decrease per unit (Marquardt-scaled) step along a flat direction above which a row
 #: has not converged: the NLL is linear there (e.g. a Poisson bin without events).
 _FLAT_SLOPE = 1e-8
+
+#: ``stop(rows, x, fun) -> mask``: rows of a batched minimisation to end early.
+StopRule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -213,7 +217,7 @@ class _Curvature:
 
 def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None = None,
                     max_iter: int = 100, tol: float = 1e-12,
-                    hessian: str = "exact") -> BatchMinimum:
+                    hessian: str = "exact", stop: StopRule | None = None) -> BatchMinimum:
     """Minimise ``model.nll`` from every row of ``x0 (B, m)`` independently.
 
     Parameters
@@ -232,17 +236,21 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
     hessian
         ``"exact"`` (autograd) or ``"differences"`` (forward differences of exact
         gradients: the same minimum in fewer, cheaper calls).
+    stop
+        Called before every iteration with the active rows' indices, points and
+        NLL values; the rows it returns true for end there, unconverged
+        (``success`` false): e.g. descents already known to end in a known basin.
     """
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
     # rows far out (starts in heavy tails, a flat valley without bounds) may overflow:
     # their steps turn non-finite and are rejected like any step that does not descend
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _newton_rows(model, x, bounds, max_iter, tol, hessian)
+        return _newton_rows(model, x, bounds, max_iter, tol, hessian, stop)
 
 
 def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int, tol: float,
-                 hessian: str) -> BatchMinimum:
+                 hessian: str, stop: StopRule | None) -> BatchMinimum:
     """The iterations of :func:`newton_minimize` (``x`` already clipped into ``bounds``)."""
     n = len(x)
     curvature = _Curvature(hessian, x)
@@ -259,6 +267,8 @@ def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int,
     # with differences, gradients of rows moved by a last step are computed once, at the end
     stale = np.zeros(n, bool)
     for _ in range(max_iter):
+        if stop is not None and active.size:
+            active = active[~np.asarray(stop(active, x[active], fun[active]), bool)]
         if active.size == 0:
             break
         sub = model.take(active)

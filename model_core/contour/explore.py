@@ -15,7 +15,11 @@ known islands are solved:
 3. **Descents**: from scan points inside the region (``NLL < T``) and from the
    lowest of the others, chosen farthest-point style away from every point
    found (so they spread over the box instead of piling up near the known
-   region), batched Newton descents in the free parameters.
+   region), batched Newton descents in the free parameters.  When the NLL
+   falls straight (along the line) from every one of these starts to a known
+   minimum, no start lies behind a barrier and the descents are left out.  A
+   descent that enters the region on a segment to a known minimum inside it
+   has reached that minimum's island and stops there.
 4. Every minimum inside the region that no segment inside the region joins to
    a known minimum starts a new **island**, anchoring its own rays; a minimum
    deeper than the best fit resets the level ``T`` and every anchor.
@@ -32,17 +36,18 @@ from collections.abc import Generator
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..inner import BatchMinimum, newton_minimize
+from ..inner import BatchMinimum, StopRule, newton_minimize
 from ..params import ReducedModel
 from ..starts import box_points
 from .anchors import Anchors
 from .gaps import farthest_points
+from .islands import SEGMENT_SAMPLES
 from .results import ContourBatch
 from .run import ContourRun
 from .stages import INSIDE_MARGIN, Rays, add_minima, distinct_rows, launch_rays
 
-__all__ = ["DESCENT_ROWS", "DESCENT_TOL", "MAX_DESCENTS", "MAX_ROUNDS", "MIN_DESCENTS",
-           "explore_stage", "search_box"]
+__all__ = ["DESCENT_ROWS", "DESCENT_TOL", "LINE_SAMPLES", "MAX_DESCENTS", "MAX_ROUNDS",
+           "MIN_DESCENTS", "explore_stage", "search_box"]
 
 #: Most rounds of scan and descents (each round searches around the islands of the last).
 MAX_ROUNDS = 4
@@ -63,6 +68,12 @@ _FAR = 0.25
 _LOW_SHARE = 0.5
 #: Two minima closer than this share of the extent are the same.
 _SAME = 1e-3
+#: Points sampled on the line from a descent's start to each known minimum (a barrier
+#: narrower than their spacing goes unseen: the line is one extent long or more, and a
+#: barrier around a separate island is at least as wide as the island).
+LINE_SAMPLES = 32
+#: A rise of the NLL along the line beyond rounding (a flat valley floor is no barrier).
+_RISE_RTOL = 1e-12
 
 
 def search_box(run: ContourRun, found: np.ndarray) -> np.ndarray:
@@ -118,12 +129,19 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
         value = surface.nll_at(scan, P)
         run.count(n_scan)
         starts = _descent_starts(scan, value, found, surface.threshold, n_descents)
-        message = (f"round {n_round}: {n_scan} points in the search box, "
-                   f"{len(starts)} descents")
+        message = f"round {n_round}: {n_scan} points in the search box, "
+        if len(starts) and not _behind_barrier(run, surface.full(scan[starts], P[starts]),
+                                               value[starts]).any():
+            message += (f"no descents (from each of {len(starts)} starts the NLL falls "
+                        "straight to a known minimum)")
+            starts = starts[:0]
+        else:
+            message += f"{len(starts)} descents"
         if len(starts) == 0:
             yield _progress(run, n_round, message)
             break
-        descent = _descend(surface, surface.full(scan[starts], P[starts]))
+        descent = _descend(surface, surface.full(scan[starts], P[starts]),
+                           _known_basin(run, surface))
         run.count(int(descent.nit.sum()) * (surface.model.npar + 2))
         ended = descent.success & np.isfinite(descent.fun)
         fresh = _new_minima(run, surface.full(descent.x[ended][:, :run.k],
@@ -148,13 +166,69 @@ def explore_stage(run: ContourRun, anchors: Anchors, rays: Rays
     return anchors, rays
 
 
-def _descend(surface, starts: np.ndarray) -> BatchMinimum:
+def _behind_barrier(run: ContourRun, X: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Which starts ``X (n, npar)`` (NLL ``value``) have a barrier on the straight line to
+    every known minimum: somewhere along it the NLL rises (sampled at
+    :data:`LINE_SAMPLES` points, in the axes and the profiled parameters).
+
+    When the NLL falls straight to a known minimum from every start, the scan shows
+    one funnel toward the known minima and the descents are left out; another basin
+    shows up as starts behind a barrier (those near its bottom at least: from there
+    the line climbs out of it), and then every start is descended.  A scan point
+    inside the region, not joined to a known minimum, is such a start: its line leaves
+    the region and comes back.
+    """
+    surface = run.surface
+    if len(X) == 0 or len(run.minima) == 0:
+        return np.ones(len(X), bool)
+    ends = surface.full(run.minima, run.minima_profiled)
+    t = np.linspace(0.0, 1.0, LINE_SAMPLES + 2)[1:, None]
+    line = X[:, None, None, :] + t * (ends[None, :, None, :] - X[:, None, None, :])
+    f = surface.model.nll(line.reshape(-1, X.shape[1])).reshape(len(X), len(ends), len(t))
+    run.count(f.size)
+    f = np.concatenate([np.broadcast_to(value[:, None, None], f.shape[:2] + (1,)), f], axis=2)
+    rises = np.diff(f, axis=2) > _RISE_RTOL * np.maximum(1.0, np.abs(f[..., 1:]))
+    return ~np.isfinite(f).all(axis=2).any(axis=1) | rises.any(axis=2).all(axis=1)
+
+
+def _descend(surface, starts: np.ndarray, stop: StopRule) -> BatchMinimum:
     """Batched Newton descents in the axes and profiled parameters (in that order) from
     ``starts (n, npar)``; no saddle escapes (a saddle inside the region is joined to a
-    minimum by a segment, one outside it is no island)."""
+    minimum by a segment, one outside it is no island).  Rows ``stop`` tells apart end
+    early, unconverged."""
     free = np.concatenate([surface.axes, surface.profiled])
     reduced = ReducedModel(surface.model, free, starts[0], surface.all_bounds[free])
-    return newton_minimize(reduced, starts[:, free], tol=DESCENT_TOL, hessian="differences")
+    return newton_minimize(reduced, starts[:, free], tol=DESCENT_TOL, hessian="differences",
+                           stop=stop)
+
+
+def _known_basin(run: ContourRun, surface) -> StopRule:
+    """Descents inside the region and joined to a known minimum by a segment inside it
+    (:func:`.islands.segment_links`) end in that minimum's island: stop them there.
+
+    A descent only goes down, so from a point inside the region it never leaves that
+    point's part of the region."""
+    k, minima, profiled = run.k, run.minima, run.minima_profiled
+    level = run.threshold - INSIDE_MARGIN * run.delta
+
+    def stop(rows: np.ndarray, z: np.ndarray, fun: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows), bool)
+        inside = np.flatnonzero(fun < level)
+        if inside.size == 0 or len(minima) == 0:
+            return out
+        b = len(minima)
+        t = np.linspace(0.0, 1.0, SEGMENT_SAMPLES)[1:-1, None]
+        a_y, a_p = z[inside, None, None, :k], z[inside, None, None, k:]
+        Y = a_y + t * (minima[None, :, None, :] - a_y)
+        P = a_p + t * (profiled[None, :, None, :] - a_p)
+        n = inside.size * b * len(t)
+        value = surface.nll_at(Y.reshape(n, k), P.reshape(n, surface.m))
+        run.count(value.size)
+        linked = np.all(value.reshape(inside.size, b, -1) < surface.threshold, axis=2)
+        out[inside] = linked.any(axis=1)
+        return out
+
+    return stop
 
 
 def _predicted(surface, anchors: Anchors, nearest: np.ndarray, Y: np.ndarray) -> np.ndarray:

@@ -49,6 +49,9 @@ _REFINE_ROUNDS = 12
 #: Neighbouring points farther apart than this many spacings get a ray between them:
 #: every point of the curve between them is then within a spacing of one of them.
 _LARGEST_GAP = 2.0
+#: A gap is split into at most this many equal angles per round (the chord of a long
+#: stretch of curve may say little about its length).
+_MOST_PARTS = 16
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -131,33 +134,45 @@ def angular_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_
         gap = np.linalg.norm((solved.points[neighbour] - solved.points) / scale, axis=1)
         need = ok & ok[neighbour] & ~(solved.on_bound & solved.on_bound[neighbour]) \
             & (gap > _LARGEST_GAP * spacing)
-        rows = np.flatnonzero(need)[:max(n_rays - spent, 0)]
-        if rows.size == 0:
+        rows = np.flatnonzero(need)
+        budget = max(n_rays - spent, 0)
+        if rows.size == 0 or budget == 0:
             break
-        half = 0.5 * width[rows]
-        start = _midpoint_guess(solved, rows, neighbour, width)
-        new_owner, new_angle = owner[rows], angle[rows] + half
-        width[rows] = half
+        # split each wide gap into as many equal angles as its chord needs (a curve is at
+        # least as long as its chord: a further round refines where that was too few)
+        parts = np.clip(2 ** np.ceil(np.log2(gap[rows] / (_LARGEST_GAP * spacing))), 2,
+                        _MOST_PARTS).astype(int)
+        if np.sum(parts - 1) > budget:
+            rows, parts = rows[:budget], np.full(min(rows.size, budget), 2)
+        source = np.repeat(rows, parts - 1)
+        fraction = np.concatenate([np.arange(1, p) / p for p in parts])
+        start = _interpolated_guess(solved, source, fraction, neighbour, width)
+        new_owner = owner[source]
+        new_angle = angle[source] + fraction * width[source]
+        new_width = width[source] / np.repeat(parts, parts - 1)
+        width[rows] = width[rows] / parts
         results.append(_solve_angles(run, anchors, new_owner, new_angle, start))
         owner = np.concatenate([owner, new_owner])
         angle = np.concatenate([angle, new_angle])
-        width = np.concatenate([width, half])
-        spent += rows.size
+        width = np.concatenate([width, new_width])
+        spent += source.size
     order = np.lexsort((angle, owner))
     return Rays([concat_rays(results, order)], anchors.owner[owner[order]])
 
 
-def _midpoint_guess(solved: RayResult, rows: np.ndarray, neighbour: np.ndarray,
-                    width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Radius and profiled parameters at the mid-angle after each of ``rows``: the cubic
-    through the two rays on either side (by angle), or the mean of the two neighbours
-    where the outer ones are missing.  A good guess saves a Newton iteration per ray."""
+def _interpolated_guess(solved: RayResult, rows: np.ndarray, fraction: np.ndarray,
+                        neighbour: np.ndarray, width: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Radius and profiled parameters at ``fraction`` of the angle from each of ``rows`` to
+    its neighbour: the cubic through the two rays on either side (by angle), or linear
+    between the two neighbours where the outer ones are missing.  A good guess saves a
+    Newton iteration per ray."""
     previous = np.empty_like(neighbour)
     previous[neighbour] = np.arange(len(neighbour))
     h, i, j = previous[rows], rows, neighbour[rows]
     after = neighbour[j]
     t = np.stack([-width[h], np.zeros(len(i)), width[i], width[i] + width[j]], axis=1)
-    x = 0.5 * width[i]
+    x = fraction * width[i]
     # Lagrange weights of the four nodes at x
     weights = np.ones_like(t)
     for a in range(4):
@@ -167,7 +182,8 @@ def _midpoint_guess(solved: RayResult, rows: np.ndarray, neighbour: np.ndarray,
     nodes = np.stack([h, i, j, after], axis=1)
     # four distinct rays on one anchor's curve (an anchor with three rays has no cubic)
     cubic = solved.ok[nodes].all(axis=1) & (h != j) & (after != i) & (h != after)
-    w = np.where(cubic[:, None], weights, [[0.0, 0.5, 0.5, 0.0]])
+    linear = np.column_stack([np.zeros(len(i)), 1.0 - fraction, fraction, np.zeros(len(i))])
+    w = np.where(cubic[:, None], weights, linear)
     radius = np.einsum("bn,bn->b", w, np.nan_to_num(solved.radius[nodes]))
     profiled = np.einsum("bn,bnm->bm", w, np.nan_to_num(solved.profiled[nodes]))
     return radius, profiled

@@ -104,6 +104,39 @@ def test_an_island_out_of_reach_of_the_fit_is_found_by_the_search(two_basins):
     _coverage(two_basins, result, reference)
 
 
+def test_descents_are_left_out_only_when_every_start_falls_straight_to_a_known_minimum(
+        two_basins, monkeypatch):
+    """Before descending, the search looks along the line from each start to the known
+    minima.  With the second basin unknown, some starts lie behind a barrier and every
+    start is descended; once it is known, the NLL falls straight from every start to a
+    known minimum, no start is descended, and each of them, descended independently
+    (:func:`model_core.fit` from it alone), indeed ends in a known minimum."""
+    from model_core.contour import explore
+
+    seen = []
+    behind_barrier = explore._behind_barrier
+
+    def record(run, X, value):
+        behind = behind_barrier(run, X, value)
+        seen.append((X.copy(), behind, run.minima.copy()))
+        return behind
+
+    monkeypatch.setattr(explore, "_behind_barrier", record)
+    batches = []
+    result = mc.find_contour(two_basins, rng=0, n_starts=1, on_batch=batches.append)
+    assert len(result.islands) == 2 and len(seen) == 2
+    (first, behind, known), (again, behind_again, both) = seen
+    assert len(known) == 1 and behind.any() and len(both) == 2 and not behind_again.any()
+    ends = np.array([mc.fit(two_basins, init=x).x[1:] for x in again])
+    assert np.all(np.min(np.abs(ends[:, None] - both[None]).max(axis=2), axis=1) < 1e-4)
+    # the second basin is reached from the first round's starts behind a barrier
+    ends = np.array([mc.fit(two_basins, init=x).x[1:] for x in first[behind]])
+    assert np.all(np.max(np.abs(ends - ROOTS[1]), axis=1) < 1e-3)
+    explored = [b.message for b in batches if b.stage == "explore"]
+    assert "64 descents, 1 new island" in explored[0]
+    assert "no descents (from each of 64 starts the NLL falls straight" in explored[1]
+
+
 def test_two_islands_of_unequal_depth():
     model = mc.build_model(UNEQUAL)
     result = mc.find_contour(model, rng=1, n_starts=1)
