@@ -52,14 +52,18 @@ def farthest_points(candidates: np.ndarray, distance: np.ndarray, n_select: int,
     -------
     Indices into ``candidates``, in selection order.
     """
-    d = np.array(distance, dtype=float)
+    # squared distances: the same order, without a square root per candidate and pick
+    with np.errstate(over="ignore"):  # a huge distance stays the largest as +inf
+        d2 = np.square(np.asarray(distance, dtype=float))
+    least = float(min_distance) ** 2
     chosen: list[int] = []
     for _ in range(min(n_select, len(candidates))):
-        i = int(np.argmax(d))
-        if not d[i] > min_distance:
+        i = int(np.argmax(d2))
+        if not d2[i] > least:
             break
         chosen.append(i)
-        d = np.minimum(d, np.linalg.norm(candidates - candidates[i], axis=1))
+        diff = candidates - candidates[i]
+        np.minimum(d2, np.einsum("ij,ij->i", diff, diff), out=d2)
     return np.array(chosen, dtype=int)
 
 

@@ -58,8 +58,20 @@ def _pseudo_solve(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _derivatives(surface: ContourSurface, y: np.ndarray, p: np.ndarray, d: np.ndarray,
                  step_p: np.ndarray, step_r: np.ndarray, bounds_p: np.ndarray
                  ) -> tuple[np.ndarray, ...]:
-    """``f, g_p, g_d, H_pp, H_pd`` at ``(y, p)`` from one batched gradient call."""
+    """``f, g_p, g_d, H_pp, H_pd`` at ``(y, p)``: from the model's hand-written Hessian
+    where it has one (two calls of one row per ray), else from one batched gradient call
+    of ``m + 2`` rows per ray (forward differences)."""
     n, m = p.shape
+    if surface.model.hand_written_hessian:
+        X = surface.full(y, p)
+        value, grad = surface.model.value_and_grad(X)
+        hess = surface.model.hessian(X)
+        g_p = grad[:, surface.profiled]
+        g_d = np.einsum("bk,bk->b", grad[:, surface.axes], d)
+        h_pp = hess[:, surface.profiled[:, None], surface.profiled[None, :]]
+        h_pd = np.einsum("bmk,bk->bm", hess[:, surface.profiled[:, None], surface.axes[None, :]],
+                         d)
+        return value, g_p, g_d, h_pp, h_pd
     hp = np.where(p + step_p <= bounds_p[:, 1], step_p, -step_p)
     X = np.repeat(surface.full(y, p)[:, None, :], m + 2, axis=1)
     X[:, 1:m + 1, surface.profiled] += np.eye(m) * hp[:, None, :]
