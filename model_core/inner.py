@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunks import FLOAT_BYTES, row_slices
 from .linalg import unit_diagonal_eigh
 from .model import Model
 
@@ -54,6 +55,11 @@ _FLAT_SLOPE = 1e-8
 
 #: ``stop(rows, x, fun) -> mask``: rows of a batched minimisation to end early.
 StopRule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: Arrays of ``m x (m + 1)`` values one row holds during an iteration, at most: its
+#: Hessian and copies (pinned, scaled, eigenvectors, subsets), and the shifted points and
+#: their gradients of a Hessian from differences.  Batches are iterated in chunks of
+#: rows that keep them within :data:`model_core.chunks.ROW_BUDGET`.
+_NEWTON_MATRICES = 16
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -243,10 +249,26 @@ def newton_minimize(model: Model, x0: np.ndarray, *, bounds: np.ndarray | None =
     """
     bounds = model.bounds if bounds is None else np.asarray(bounds, dtype=float)
     x = np.clip(np.array(x0, dtype=float, ndmin=2), bounds[:, 0], bounds[:, 1])
+    m = x.shape[1]
+    slices = row_slices(len(x), FLOAT_BYTES * _NEWTON_MATRICES * m * (m + 1))
+    parts = []
     # rows far out (starts in heavy tails, a flat valley without bounds) may overflow:
     # their steps turn non-finite and are rejected like any step that does not descend
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _newton_rows(model, x, bounds, max_iter, tol, hessian, stop)
+        if len(slices) == 1:
+            return _newton_rows(model, x, bounds, max_iter, tol, hessian, stop)
+        for part in slices:
+            rows = np.arange(part.start, part.stop)
+            local = None if stop is None else _shifted(stop, part.start)
+            parts.append(_newton_rows(model.take(rows), x[part], bounds, max_iter, tol, hessian,
+                                      local))
+    return BatchMinimum(*(np.concatenate([getattr(p, name) for p in parts])
+                          for name in BatchMinimum.__slots__))
+
+
+def _shifted(stop: StopRule, offset: int) -> StopRule:
+    """``stop`` for a chunk of rows starting at row ``offset``."""
+    return lambda rows, z, fun: stop(rows + offset, z, fun)
 
 
 def _newton_rows(model: Model, x: np.ndarray, bounds: np.ndarray, max_iter: int, tol: float,

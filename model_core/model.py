@@ -20,15 +20,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import math
+
 import autograd.numpy as anp
 import numpy as np
 from autograd import elementwise_grad, make_vjp
 
 from . import autograd_threads  # noqa: F401 - per-thread trace numbers: no lock needed
+from .chunks import FLOAT_BYTES, row_slices
 
 __all__ = ["Dataset", "Likelihood", "Model", "align_rows"]
 
 NLLFunction = Callable[[np.ndarray], np.ndarray]
+#: Working set per row and parameter (floats) assumed for an NLL function that does not
+#: state its own (:meth:`Likelihood.row_floats`): a few dozen intermediate arrays of
+#: ``npar`` values, as a short expression traced by autograd keeps.
+_GENERIC_ROW_FLOATS = 64
+#: autograd keeps every intermediate of a traced pass for the reverse pass, and a
+#: Hessian by autograd replays the gradient on ``npar`` replicas of every row: both
+#: cost this many times the value's working set, per replica.
+_TAPE_FACTOR = 4
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,7 +87,9 @@ class Likelihood(Protocol):
 
     ``value``, ``value_and_grad`` and ``hessian`` are plain-numpy fast paths
     (a likelihood without ``hessian``, or with ``hessian = None``, gets
-    autograd's); ``with_data`` and ``data`` let :meth:`Model.on_data` evaluate
+    autograd's); ``row_floats`` sizes the chunks of rows big batches are
+    evaluated in (:mod:`model_core.chunks`); ``with_data`` and ``data`` let
+    :meth:`Model.on_data` evaluate
     it on other measurements; ``sample`` draws pseudo-data at one parameter
     point and ``aux_parameters`` names the parameter each auxiliary
     measurement constrains.
@@ -97,6 +110,10 @@ class Likelihood(Protocol):
     def aux_parameters(self) -> np.ndarray: ...
 
     def sample(self, x: np.ndarray, n: int, rng: np.random.Generator) -> Dataset: ...
+
+    def row_floats(self, order: int) -> int:
+        """Floats of intermediate arrays per row of a value (``order`` 0), value and
+        gradient (1) or Hessian (2) call: batches are split to keep them bounded."""
 
 
 def _quiet() -> np.errstate:
@@ -202,15 +219,60 @@ class Model:
                              f"({', '.join(self.parameter_names)}), got shape {x.shape}")
         return x
 
+    @property
+    def rows_aligned(self) -> bool:
+        """Whether batch row ``i`` (first axis) has data of its own (:meth:`on_data`)."""
+        return self._origin is not None
+
+    def row_bytes(self, order: int) -> float:
+        """Estimated bytes of intermediate arrays per row of a batched value (``order`` 0),
+        value-and-gradient (1) or Hessian (2) call; larger batches are split into chunks of
+        rows that keep them within :data:`model_core.chunks.ROW_BUDGET`."""
+        own = getattr(self._nll_fn, "row_floats", None)
+        if order == 2 and self._hessian is None:
+            value = own(0) if own is not None else _GENERIC_ROW_FLOATS * self.npar
+            return FLOAT_BYTES * _TAPE_FACTOR * value * self.npar
+        if own is not None:
+            return FLOAT_BYTES * own(order)
+        return FLOAT_BYTES * _GENERIC_ROW_FLOATS * self.npar * (_TAPE_FACTOR if order else 1)
+
+    def _chunked(self, order: int, x: np.ndarray,
+                 compute: Callable[[Model, np.ndarray], tuple[np.ndarray, ...]]
+                 ) -> tuple[np.ndarray, ...]:
+        """``compute(model, X)`` over chunks of the rows of ``x`` (leading axes) within the
+        memory budget, concatenated: bit for bit one call, as rows are independent."""
+        if x.ndim < 2:
+            return compute(self, x)
+        per_row = self.row_bytes(order)
+        if self.rows_aligned:
+            # data of its own per row of the first axis: chunks of whole first-axis rows
+            slices = row_slices(x.shape[0], per_row * math.prod(x.shape[1:-1]))
+            if len(slices) == 1:
+                return compute(self, x)
+            parts = [compute(self.take(np.arange(s.start, s.stop)), x[s]) for s in slices]
+            return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+        flat = x.reshape(-1, x.shape[-1])
+        slices = row_slices(len(flat), per_row)
+        if len(slices) == 1:
+            return compute(self, x)
+        parts = [compute(self, flat[s]) for s in slices]
+        return tuple(np.concatenate(p).reshape(x.shape[:-1] + p[0].shape[1:])
+                     for p in zip(*parts, strict=True))
+
     def nll(self, x: Any) -> np.ndarray:
         """Negative log-likelihood at ``x`` of shape ``(..., npar)``; returns shape ``(...)``."""
+        return self._chunked(0, self._as_points(x), lambda m, X: (m._nll_rows(X),))[0]
+
+    def _nll_rows(self, x: np.ndarray) -> np.ndarray:
         with _quiet():
-            value = np.asarray(self._value(self._as_points(x)), dtype=float)
+            value = np.asarray(self._value(x), dtype=float)
         return np.where(np.isnan(value), np.inf, value)
 
     def value_and_grad(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """NLL and its exact gradient, batched: shapes ``(...)`` and ``(..., npar)``."""
-        x = self._as_points(x)
+        return self._chunked(1, self._as_points(x), Model._value_and_grad_rows)
+
+    def _value_and_grad_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with _quiet():
             if self._value_and_grad is not None:
                 value, grad = self._value_and_grad(x)
@@ -236,7 +298,9 @@ class Model:
         replica ``i`` differentiates the ``i``-th gradient component, which is
         valid because rows are independent.
         """
-        x = self._as_points(x)
+        return self._chunked(2, self._as_points(x), lambda m, X: (m._hessian_rows(X),))[0]
+
+    def _hessian_rows(self, x: np.ndarray) -> np.ndarray:
         if self._hessian is not None:
             with _quiet():
                 return np.asarray(self._hessian(x), dtype=float)

@@ -87,6 +87,13 @@ class ReducedModel(Model):
     def hand_written_hessian(self) -> bool:
         return self.parent.hand_written_hessian
 
+    @property
+    def rows_aligned(self) -> bool:
+        return self.base.ndim == 2 or self.parent.rows_aligned
+
+    def row_bytes(self, order: int) -> float:
+        return self.parent.row_bytes(order)
+
     def __reduce__(self) -> tuple:
         base = self.base.copy()
         base[..., self.free] = self.init

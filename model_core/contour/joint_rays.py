@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..chunks import FLOAT_BYTES
 from ..inner import FD_STEP
 from ..linalg import unit_diagonal_eigh
 from .surface import ContourSurface
 
-__all__ = ["solve_joint"]
+__all__ = ["joint_ray_bytes", "solve_joint"]
 
 #: Aim of the iteration, as a share of ``tol``, for both ``|f - T|`` and the decrement.
 _AIM = 1e-2
@@ -44,6 +45,16 @@ _TRUST = 0.1
 _RETREAT = 0.5
 #: A bracket narrower than this share of its radius has reached rounding.
 _BRACKET_RTOL = 4e-16
+#: Matrices of ``npar x (npar + 2)`` values a ray holds at once, at most (for
+#: :func:`joint_ray_bytes`).
+_RAY_MATRICES = 12
+
+
+def joint_ray_bytes(surface: ContourSurface, n_probes: int) -> float:
+    """Bytes one ray holds while solved: its bracketing probes and a few ``npar x npar``
+    matrices (the Hessian or the shifted gradients, the profiled block, its eigenvectors)."""
+    npar = surface.model.npar
+    return FLOAT_BYTES * (_RAY_MATRICES * npar * (npar + 2) + 3 * n_probes * npar)
 
 
 def _pseudo_solve(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .joint_rays import solve_joint
+from ..chunks import row_slices
+from .joint_rays import joint_ray_bytes, solve_joint
 from .surface import ContourSurface
 
 __all__ = ["RayResult", "concat_rays", "project_to_level", "ray_limits", "solve_rays"]
@@ -122,10 +123,16 @@ def solve_rays(surface: ContourSurface, origins: np.ndarray, directions: np.ndar
     warm = surface.default_profiled(n) if profiled is None else np.asarray(profiled, dtype=float)
     limit, bound_axis, bound_value = ray_limits(origins, directions, surface.bounds)
     if surface.m:
-        return RayResult(*solve_joint(surface, origins, directions, warm, predictors,
-                                      r_init=r_init, tol=tol, max_iter=max_iter, limit=limit,
-                                      bound_axis=bound_axis, bound_value=bound_value,
-                                      exponents=_PROBE_EXPONENTS, start=start))
+        # rays in chunks within the memory budget (each holds a few npar x npar matrices)
+        parts = []
+        for part in row_slices(n, joint_ray_bytes(surface, len(_PROBE_EXPONENTS))):
+            parts.append(RayResult(*solve_joint(
+                surface, origins[part], directions[part], warm[part],
+                None if predictors is None else predictors[part], r_init=r_init, tol=tol,
+                max_iter=max_iter, limit=limit[part], bound_axis=bound_axis[part],
+                bound_value=bound_value[part], exponents=_PROBE_EXPONENTS,
+                start=None if start is None else (start[0][part], start[1][part]))))
+        return concat_rays(parts)
     radii = np.minimum(r_init * 2.0 ** _PROBE_EXPONENTS[None, :], limit[:, None])
     n_probe = radii.shape[1]
     probes = origins[:, None, :] + radii[..., None] * directions[:, None, :]

@@ -102,6 +102,11 @@ class ContourSettings:
                 if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
                         or value < least:
                     raise ValueError(f"setting {item.name}={value!r} must be an integer >= {least}")
+                most = _MAXIMUM.get(item.name)
+                if most is not None and value > most:
+                    raise ValueError(f"setting {item.name}={value!r} exceeds its limit of "
+                                     f"{most:,}: {_HELD[item.name]} are held in memory at once; "
+                                     f"choose at most {most:,}")
                 object.__setattr__(self, item.name, int(value))
             else:
                 if isinstance(value, (bool, np.bool_)) or not isinstance(
@@ -112,6 +117,12 @@ class ContourSettings:
             if not getattr(self, name) > 0:
                 raise ValueError(f"setting {name}={getattr(self, name)!r} must be a positive "
                                  "number")
+        records = self.n_chains * self.sync_every
+        if records > _MOST_CHAIN_RECORDS:
+            raise ValueError(f"settings n_chains={self.n_chains} and sync_every={self.sync_every} "
+                             f"record {records:,} chain steps per round, above the limit of "
+                             f"{_MOST_CHAIN_RECORDS:,} (each is held in memory until the round "
+                             "ends); lower either")
         if not 0.0 <= self.saturation < 1.0:
             raise ValueError(f"setting saturation={self.saturation!r} must lie in [0, 1), "
                              "e.g. 0.2")
@@ -134,6 +145,22 @@ class ContourSettings:
 _MINIMUM = {"n_radial": 1, "n_chains": 0, "n_steps": 0, "n_gap_candidates": 0, "batch_size": 1,
             "n_starts": 1, "n_explore": 0, "max_points": 1, "sync_every": 1, "refresh_every": 1,
             "n_anchors": 1, "max_walk": 0, "max_iter": 1, "max_fill_rounds": 0}
+
+#: Most value of every integer setting that sizes arrays held at once (a bad value such
+#: as 10**12 would otherwise end in a memory error, or take the machine's memory); the
+#: app's widgets allow the same ranges.  What each one holds:
+_HELD = {"n_radial": "the rays' points", "n_gap_candidates": "the gap rays' points",
+         "n_chains": "the chains' states", "batch_size": "the rays or chains of one batch",
+         "max_points": "the points found (with their full parameter vectors)",
+         "n_explore": "the search's scan points", "n_starts": "the fit's starting points",
+         "n_anchors": "the anchors' whitening maps", "max_walk": "the valley walk's points",
+         "sync_every": "the chains' positions between two recordings"}
+_MAXIMUM = {"n_radial": 1_000_000, "n_gap_candidates": 1_000_000, "n_chains": 100_000,
+            "batch_size": 100_000, "max_points": 10_000_000, "n_explore": 1_000_000,
+            "n_starts": 10_000, "n_anchors": 10_000, "max_walk": 100_000, "sync_every": 10_000}
+#: Most chain steps recorded per round (``n_chains * sync_every``): each holds a position,
+#: the profiled parameters and a residual until the round ends.
+_MOST_CHAIN_RECORDS = 4_000_000
 
 #: Default settings by name (see :class:`ContourSettings` for what each one controls).
 DEFAULTS: dict[str, Any] = asdict(ContourSettings())

@@ -36,6 +36,9 @@ from ..spec import ModelSpec, parameter_layout
 __all__ = ["CountingNLL", "build_counting_model", "gaussian_nll", "poisson_nll"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+#: Arrays over each axis (bins, parameters, jets) one pass holds at once, at most: an
+#: estimate for :meth:`CountingNLL.row_floats`.
+_PER_TERM = 8
 
 
 def poisson_nll(rates: np.ndarray, counts: np.ndarray, log_factorials: np.ndarray | None = None
@@ -264,6 +267,21 @@ class CountingNLL:
         hess[..., 1:c.start, 1:c.start] += mu[..., None] * np.einsum("...j,...jkl->...kl",
                                                                      slope, d2S)
         return hess
+
+    def row_floats(self, order: int) -> int:
+        """Floats of intermediate arrays per row of a value (``order`` 0), value and
+        gradient (1) or Hessian (2) call: an upper estimate (a few arrays over the bins
+        and parameters; the signal's jets add ``bins x shape parameters`` (squared for the
+        Hessian), the Hessian the rates' Jacobian and ``npar**2`` matrices)."""
+        c = self.c
+        bins = c.background.size
+        npar = c.start + (0 if c.gaussian else bins)
+        floats = _PER_TERM * (bins + npar)
+        if order >= 1:
+            floats += _PER_TERM * bins * (1 + c.n_shape)
+        if order == 2:
+            floats += _PER_TERM * (bins * npar + bins * c.n_shape ** 2 + npar * npar)
+        return floats
 
     # -- pseudo-data ---------------------------------------------------------------------------
     def sample(self, x: np.ndarray, n: int, rng: np.random.Generator) -> Dataset:

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 
 __all__ = ["HistFactoryNLL"]
 
+#: Arrays over the entries held at once by one pass (base, rates, factors, yields ...),
+#: besides two per linear slot ...
+_PER_ENTRY = 8
+#: ... and over every other axis (normsys applications, histosys shifts, bins, events,
+#: Hessian components and products): estimates of :meth:`HistFactoryNLL.row_floats`.
+_PER_TERM = 4
+
 
 class HistFactoryNLL:
     """Value, gradient and expected yields of a HistFactory likelihood.
@@ -212,6 +219,29 @@ class HistFactoryNLL:
     def hessian(self, X):
         """Exact Hessian ``(..., npar, npar)`` (see :mod:`.histfactory_hessian`)."""
         return histfactory_hessian(self, X)
+
+    def row_floats(self, order: int) -> int:
+        """Floats of intermediate arrays per row of a value (``order`` 0), value and
+        gradient (1) or Hessian (2) call: an upper estimate from the tensors' sizes (a
+        few arrays over the entries, normsys applications, histosys shifts, bins and
+        events per pass; the Hessian adds its plan's components and products, the
+        yields' Jacobian and ``npar**2`` matrices)."""
+        t = self.t
+        npar = t.slot_param.size
+        floats = (t.n_entries * (2 * t.n_slots + _PER_ENTRY) + _PER_TERM * (
+            len(t.norm_app) + len(t.pair_entry) + t.n_bins + npar + len(t.norm_param)
+            + t.n_hist))
+        if t.unbinned is not None:
+            floats += _PER_TERM * t.unbinned.ratios.shape[1]
+        if order == 1:
+            return 2 * floats
+        if order == 2 and self.hessian_plan is not None:
+            plan = self.hessian_plan
+            pairs = sum(2 * len(p.first) for _, _, p in plan.products)
+            slot_pairs = sum(len(entries) for _, _, entries, _ in plan.slot_pairs)
+            return floats + _PER_TERM * (sum(len(f) for f in plan.factors) + pairs + slot_pairs
+                                         + t.n_bins * npar + npar * npar)
+        return floats
 
     # -- gradient --------------------------------------------------------------------------
     def gradient(self, X, forward: dict[str, Any] | None = None):

@@ -203,6 +203,14 @@ def test_same_rng_same_points_whatever_the_batch_size(three_shapes):
     ({"n_chains": -1}, "n_chains=-1 must be an integer >= 0"),
     ({"tol": 0.0}, "tol=0.0 must be a positive number"),
     ({"saturation": 1.5}, "saturation=1.5 must lie in"),
+    # settings that size arrays held at once: the setting, the value and the limit
+    ({"batch_size": 10**12}, "batch_size=1000000000000 exceeds its limit of 100,000"),
+    ({"n_explore": 10**9}, "n_explore=1000000000 exceeds its limit of 1,000,000"),
+    ({"max_points": 10**8}, "max_points=100000000 exceeds its limit of 10,000,000"),
+    ({"n_radial": 2 * 10**6}, "n_radial=2000000 exceeds its limit of 1,000,000"),
+    ({"n_chains": 10**5, "sync_every": 100},
+     "n_chains=100000 and sync_every=100 record 10,000,000 chain steps per round, above the "
+     "limit of 4,000,000"),
 ])
 def test_bad_settings_are_named(three_shapes, settings, match):
     with pytest.raises(ValueError, match=match):
