@@ -83,7 +83,9 @@ def find_anchors(surface: ContourSurface, minima: np.ndarray, profiled: np.ndarr
     """Anchors at ``minima (b, k)`` (profiled values ``(b, m)``, the best first) and, when
     the first is flat and ``walk`` is set, along its valley.
 
-    The minima are numbered from ``first_owner`` on; valley points belong to the first.
+    The minima are numbered from ``first_owner`` on; valley points belong to the first,
+    whose island gets at most ``n_anchors`` anchors (its minimum and valley points): every
+    island at most ``n_anchors``, whatever the other minima added with it.
     """
     Y, P = np.array(minima, dtype=float, ndmin=2), np.array(profiled, dtype=float, ndmin=2)
     hessians, predictors = surface.curvature(Y, P)
@@ -126,7 +128,7 @@ def find_anchors(surface: ContourSurface, minima: np.ndarray, profiled: np.ndarr
                     f"the valley was still inside the region after max_walk={max_walk} steps: "
                     f"the region is probably unbounded along it; set bounds on "
                     f"{', '.join(open_axes) or 'the axes'}")
-    chosen = _thin(Y, len(minima), n_anchors)
+    chosen = _thin(Y, len(minima), len(minima) - 1 + n_anchors)
     matrices = np.stack([whiteners[i].matrix for i in chosen])
     return Anchors(Y[chosen], P[chosen], matrices, predictors[chosen], owner[chosen],
                    tuple(warnings), tuple(notes), n_eval)

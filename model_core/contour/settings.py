@@ -58,7 +58,7 @@ class ContourSettings:
     saturation : float
         End the chains when fewer steps than this share give new points.
     n_anchors : int
-        Most starting points of rays per island (minima and valley points).
+        Most starting points of rays per island (its minimum and valley points).
     max_walk : int
         Most steps of a valley walk in each direction.
     max_iter : int

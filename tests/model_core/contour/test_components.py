@@ -229,3 +229,20 @@ def test_valley_walk_follows_the_exact_fit_curve_to_the_bounds(three_shapes):
     end = np.sqrt((50 * 18 - 16) / 26)
     assert walk.points[:, 1].min() < -0.97 * end and walk.points[:, 1].max() > 0.97 * end
     assert walk.points[:, 0].min() == -50
+
+
+def test_every_island_gets_at_most_n_anchors_whatever_the_minima_added_with_it(three_shapes):
+    """The best fit lies in a flat valley: its island's anchors are its minimum and valley
+    points, ``n_anchors`` in all, also when another island's minimum is added with it."""
+    from model_core.contour.anchors import find_anchors
+
+    surface, best = _surface(three_shapes, fixed={"mu": 1.0})
+    y0 = best.x[surface.axes]
+    other = y0 + np.array([0.0, 0.0, 0.05])  # stands for a second island's minimum
+    delta = mc.delta_chi2(0.95, 3)
+    for minima in (y0[None], np.vstack([y0, other])):
+        anchors = find_anchors(surface, minima, np.zeros((len(minima), 0)), delta=delta,
+                               n_anchors=6, max_walk=200, first_owner=0)
+        assert np.sum(anchors.owner == 0) == 6
+        assert np.sum(anchors.owner == 1) == len(minima) - 1
+        assert np.array_equal(anchors.points[anchors.owner == 0][0], y0)
