@@ -220,9 +220,10 @@ class Model:
         return x
 
     @property
-    def rows_aligned(self) -> bool:
-        """Whether batch row ``i`` (first axis) has data of its own (:meth:`on_data`)."""
-        return self._origin is not None
+    def aligned_rows(self) -> int | None:
+        """How many batch rows (first axis) have data of their own (:meth:`on_data`), or
+        ``None`` when every row shares the same."""
+        return None if self._origin is None else len(self._origin[1])
 
     def row_bytes(self, order: int) -> float:
         """Estimated bytes of intermediate arrays per row of a batched value (``order`` 0),
@@ -244,10 +245,11 @@ class Model:
         if x.ndim < 2:
             return compute(self, x)
         per_row = self.row_bytes(order)
-        if self.rows_aligned:
+        aligned = self.aligned_rows
+        if aligned is not None:
             # data of its own per row of the first axis: chunks of whole first-axis rows
             slices = row_slices(x.shape[0], per_row * math.prod(x.shape[1:-1]))
-            if len(slices) == 1:
+            if len(slices) == 1 or x.shape[0] != aligned:  # (the second: the model's error)
                 return compute(self, x)
             parts = [compute(self.take(np.arange(s.start, s.stop)), x[s]) for s in slices]
             return tuple(np.concatenate(p) for p in zip(*parts, strict=True))

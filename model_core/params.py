@@ -88,8 +88,8 @@ class ReducedModel(Model):
         return self.parent.hand_written_hessian
 
     @property
-    def rows_aligned(self) -> bool:
-        return self.base.ndim == 2 or self.parent.rows_aligned
+    def aligned_rows(self) -> int | None:
+        return len(self.base) if self.base.ndim == 2 else self.parent.aligned_rows
 
     def row_bytes(self, order: int) -> float:
         return self.parent.row_bytes(order)

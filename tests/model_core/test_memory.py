@@ -93,6 +93,13 @@ def test_models_with_a_dataset_per_row_stay_within_the_budget(workspace, monkeyp
     _compare(monkeypatch, lambda: on_toys.value_and_grad(X), X.nbytes)
 
 
+def test_a_batch_not_matching_the_datasets_keeps_its_message(workspace, monkeypatch):
+    on_toys = workspace.on_data(mc.sample_toys(workspace, workspace.init, 3, rng=1))
+    monkeypatch.setattr(chunks, "ROW_BUDGET", 1)
+    with pytest.raises(ValueError, match="this model holds 3 datasets"):
+        on_toys.nll(np.tile(workspace.init, (5, 1)))
+
+
 def test_newton_iterates_big_batches_in_chunks(workspace, monkeypatch):
     """A profile grid of 1500 points: each row's minimisation is that of one big batch."""
     free = np.arange(1, workspace.npar)
