@@ -16,11 +16,10 @@ at numpy speed, and that can be evaluated on other measurements: with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import math
 
 import autograd.numpy as anp
 import numpy as np
@@ -89,10 +88,9 @@ class Likelihood(Protocol):
     (a likelihood without ``hessian``, or with ``hessian = None``, gets
     autograd's); ``row_floats`` sizes the chunks of rows big batches are
     evaluated in (:mod:`model_core.chunks`); ``with_data`` and ``data`` let
-    :meth:`Model.on_data` evaluate
-    it on other measurements; ``sample`` draws pseudo-data at one parameter
-    point and ``aux_parameters`` names the parameter each auxiliary
-    measurement constrains.
+    :meth:`Model.on_data` evaluate it on other measurements; ``sample`` draws
+    pseudo-data at one parameter point and ``aux_parameters`` names the
+    parameter each auxiliary measurement constrains.
     """
 
     def __call__(self, X: Any) -> Any: ...

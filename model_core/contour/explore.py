@@ -203,11 +203,13 @@ def _descend(surface, starts: np.ndarray, stop: StopRule) -> BatchMinimum:
 
 
 def _known_basin(run: ContourRun, surface) -> StopRule:
-    """Descents inside the region and joined to a known minimum by a segment inside it
-    (:func:`.islands.segment_links`) end in that minimum's island: stop them there.
+    """Descents inside the region and joined to a known minimum by a segment inside it end
+    in that minimum's island: stop them there.
 
     A descent only goes down, so from a point inside the region it never leaves that
-    point's part of the region."""
+    point's part of the region.  Along the segment (:data:`.islands.SEGMENT_SAMPLES`
+    points) the profiled parameters are interpolated, not fitted: the NLL there is an
+    upper bound of the profiled NLL, so a segment below ``T`` surely lies inside."""
     k, minima, profiled = run.k, run.minima, run.minima_profiled
     level = run.threshold - INSIDE_MARGIN * run.delta
 

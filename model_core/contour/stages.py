@@ -11,11 +11,12 @@
 
 With two axes the contour is a curve, and rays need not be random: each
 anchor's rays start at :data:`FIRST_ANGLES` evenly spaced angles (whitened,
-with a random offset), and rounds of rays at the mid-angles are added wherever
-two neighbouring points lie farther apart than twice the spacing (so every
-point of the curve between them lies within a spacing of one of them; each
-new ray starts from its neighbours' solution), until no such gap is left or
-``n_radial`` rays have been spent.  A star-shaped curve is then covered by rays
+with a random offset), and rounds of rays are added wherever two neighbouring
+points lie farther apart than twice the spacing (so every point of the curve
+between them lies within a spacing of one of them): the angle between them is
+split into as many equal parts as the chord between the points needs, each new
+ray starting from the cubic through its neighbours' solutions, until no such
+gap is left or ``n_radial`` rays have been spent.  A star-shaped curve is then covered by rays
 alone, at about the cost of the points it needs; what stays hidden from every
 anchor is left to the chains.
 """
@@ -44,7 +45,7 @@ __all__ = ["FIRST_ANGLES", "INSIDE_MARGIN", "Rays", "add_minima", "axis_starts",
 INSIDE_MARGIN = 1e-3
 #: With two axes, the first rays of each anchor (evenly spaced angles) ...
 FIRST_ANGLES = 32
-#: ... and the most rounds of mid-angle rays (each halves the angular gaps it fills).
+#: ... and the most rounds of rays splitting the angular gaps.
 _REFINE_ROUNDS = 12
 #: Neighbouring points farther apart than this many spacings get a ray between them:
 #: every point of the curve between them is then within a spacing of one of them.
@@ -103,7 +104,8 @@ def launch_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_r
 def angular_rays(run: ContourRun, anchors: Anchors, rng: np.random.Generator, n_rays: int
                  ) -> Rays:
     """Two axes: rays at evenly spaced whitened angles from every anchor, refined by
-    mid-angle rays wherever neighbouring points are farther apart than the spacing.
+    rays at equal divisions of the angle wherever neighbouring points are farther apart
+    than twice the spacing.
 
     The rays come back in the order (anchor, angle), so that offering their points
     in order walks along the curve.

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-
 import model_core as mc
 from model_core.cli import main
 from model_core.contour.progress import ContourProgress, describe_batch
