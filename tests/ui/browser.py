@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
 __all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
            "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
@@ -48,9 +48,11 @@ JS_MAP_XRANGE = """(value) => {
 }"""
 
 
-#: Defines ``window.leDeep(selector)`` (the first match anywhere, shadow roots included) and
-#: ``window.lePoints()``: the contour points the 3-D scatter draws (the best fit and the
-#: rings marking points on a bound aside), or null before the scatter exists.
+#: Defines ``window.leDeep(selector)`` (the first match anywhere, shadow roots included),
+#: ``window.lePlot(css)``: the plotly figure inside the element with class ``css`` as
+#: ``{title, points}`` (points of every trace but the best fit and the rings marking points on
+#: a bound), or null before it is drawn, and ``window.lePoints()``: the points of the contour
+#: scatter (``.le-scatter``), or null before the scatter exists.
 JS_HELPERS = """() => {
   const deep = (root, selector) => {
     const hit = root.querySelector(selector);
@@ -64,15 +66,22 @@ JS_HELPERS = """() => {
     return null;
   };
   window.leDeep = (selector) => deep(document, selector);
-  let plot = null;
-  window.lePoints = () => {
+  const plots = {};
+  window.lePlot = (css) => {
+    let plot = plots[css];
     if (!plot || !plot.isConnected) {
-      const host = window.leDeep('.le-scatter');
-      plot = host && deep(host.shadowRoot || host, '.js-plotly-plot');
+      const host = window.leDeep(css);
+      plot = plots[css] = host && deep(host.shadowRoot || host, '.js-plotly-plot');
     }
-    if (!plot || !plot.data) return null;
-    return plot.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
+    if (!plot || !plot.data || !plot._fullLayout) return null;
+    const title = plot.layout && plot.layout.title ? (plot.layout.title.text || '') : '';
+    const points = plot.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
       .reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+    return {title, points};
+  };
+  window.lePoints = () => {
+    const plot = window.lePlot('.le-scatter');
+    return plot && plot.points;
   };
 }"""
 
@@ -137,12 +146,19 @@ class AppPage:
 
     def wait_enabled(self, button: str, timeout: float = 120.0) -> None:
         """Wait until the button named ``button`` can be clicked."""
-        locator = self.page.get_by_role("button", name=button)
-        deadline = time.monotonic() + timeout
-        while not locator.is_enabled():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"button {button!r} still disabled after {timeout:g} s")
-            self.page.wait_for_timeout(50)
+        expect(self.page.get_by_role("button", name=button)).to_be_enabled(
+            timeout=timeout * 1000)
+
+    def wait_figure(self, css: str, *, title: str = "", points: int | None = None,
+                    timeout: float = 120.0) -> dict:
+        """Wait until the plotly figure in ``css`` has a title starting with ``title`` and
+        (unless None) exactly ``points`` points; returns ``{title, points}``.  Needs
+        :data:`JS_HELPERS` evaluated on the page."""
+        self.page.wait_for_function(
+            "([css, title, points]) => { const p = window.lePlot(css); return p !== null && "
+            "p.title.startsWith(title) && (points === null || p.points === points); }",
+            arg=[css, title, points], timeout=timeout * 1000)
+        return self.page.evaluate("(css) => window.lePlot(css)", css)
 
     def open_contour_tab(self) -> None:
         """Show the contour finder and wait for its (empty) 3-D view."""
@@ -166,6 +182,12 @@ class AppPage:
             "(el) => el.shadowRoot ? Array.from(el.shadowRoot.children).filter("
             "c => !['STYLE', 'LINK'].includes(c.tagName)).map(c => c.innerText).join('')"
             " : el.innerText")
+
+    def next_frames(self, n: int = 2) -> None:
+        """Wait until the browser has drawn ``n`` more frames (what it has received drawn)."""
+        self.page.evaluate(
+            "(n) => new Promise(done => { const step = (k) => k ? requestAnimationFrame("
+            "() => step(k - 1)) : done(); step(n); })", n)
 
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()

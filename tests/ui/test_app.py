@@ -24,7 +24,8 @@ def test_page_loads_with_map_and_profiles(open_page):
     page.wait_for_function("() => window.leDeep('.le-progress-text') !== null",
                            timeout=60_000)
     app.tab("Profiles")
-    page.locator(".le-interval").nth(2).wait_for()
+    for name in ("c0", "c1", "c2"):  # each parameter's interval, once its profile is in
+        page.locator(".le-interval", has_text=f"{name} ∈").wait_for()
     texts = [app.text(".le-interval", i) for i in range(3)]
     assert [t.split(" ∈")[0] for t in texts] == ["c0", "c1", "c2"]
     assert "(bound)" in texts[0]  # the flat valley reaches the c0 bound

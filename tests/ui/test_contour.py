@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 import model_core as mc
 from model_core.examples import load_example
@@ -42,17 +43,26 @@ JS_RECORD = """() => {
 FINISHED = re.compile(r"Finished: ([\d,]+) points .* T = ([\d.]+)")
 
 
-def _finished(app) -> tuple[int, float]:
-    """Wait for the run to end; its point count and threshold from the progress line."""
-    app.wait_enabled("Start")
+def _progress_line(app, pattern: str) -> re.Match:
+    """Wait for the progress line to match ``pattern``; the match."""
     app.page.wait_for_function(
-        "() => (window.leDeep('.le-progress-text').shadowRoot || "
-        "window.leDeep('.le-progress-text')).textContent.match(/Finished|Cancelled/)",
-        timeout=60_000)
+        "(pattern) => { const host = window.leDeep('.le-progress-text'); return host && "
+        "new RegExp(pattern).test((host.shadowRoot || host).textContent); }",
+        arg=pattern, timeout=HANG * 1000)
     text = app.progress()[1]
-    match = FINISHED.search(text)
+    match = re.search(pattern, text)
     assert match, text
-    return int(match.group(1).replace(",", "")), float(match.group(2))
+    return match
+
+
+def _finished(app) -> tuple[int, float]:
+    """Wait for the run to end (its final scatter drawn); its point count and threshold."""
+    match = _progress_line(app, FINISHED.pattern)
+    n_points = int(match.group(1).replace(",", ""))
+    # the final figures follow the end message: wait for them, not for the message
+    app.wait_figure(".le-scatter", title=f"{n_points} points on NLL = T", points=n_points)
+    app.wait_enabled("Start")
+    return n_points, float(match.group(2))
 
 
 def _reference(data0: float | None = None) -> mc.ContourResult:
@@ -84,6 +94,10 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     page.evaluate(JS_RECORD)
     page.get_by_role("button", name="Start").click()
     n_points, threshold = _finished(app)
+    # the recorder logs the final frame too (it may run after the frame _finished saw)
+    page.wait_for_function(
+        "(n) => { const last = window.__log[window.__log.length - 1]; return last[1] === n "
+        "&& last[3].startsWith(`${n} points on NLL = T`); }", arg=n_points, timeout=60_000)
     log = page.evaluate("() => window.__log")
     # at least two different sets of points drawn while the run streamed, then all of them
     streamed = [e for e in log if e[1] and "as they arrive" in e[3]]
@@ -109,8 +123,10 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     np.testing.assert_allclose(table[["c0", "c1", "c2"]], reference.contour_points, rtol=1e-9)
 
     page.set_viewport_size({"width": 1280, "height": 1900})  # settings, figures, histogram
-    page.locator(".le-residuals .js-plotly-plot").wait_for()
-    page.wait_for_timeout(1500)
+    on_surface = int((~reference.on_bound).sum())
+    app.wait_figure(".le-residuals", title="Residuals NLL − T", points=on_surface)
+    app.wait_figure(".le-projections", title="Pairwise projections", points=3 * n_points)
+    app.next_frames()
     app.screenshot("contour.png")
     page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -124,8 +140,8 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     page.set_viewport_size({"width": 1280, "height": 2600})
     page.mouse.move(0, 0)  # no tooltip in the picture
     plot = page.locator(".le-coverage .js-plotly-plot")
-    plot.wait_for()
-    page.wait_for_timeout(2000)
+    app.wait_figure(".le-coverage", title="Contour points over the reference surface")
+    app.next_frames()
     top = page.locator(".le-coverage-text").bounding_box()
     bottom = plot.bounding_box()
     app.screenshot("coverage.png", clip={
@@ -146,13 +162,12 @@ def test_cancel_stops_the_run_and_reenables_start(open_page):
     page.wait_for_function("() => window.lePoints() > 0", timeout=HANG * 1000)
     assert not start.is_enabled()
     cancel.click()
-    app.wait_enabled("Start", timeout=HANG)
-    assert not cancel.is_enabled()
-    text = app.progress()[1]
-    match = re.search(r"Cancelled: ([\d,]+) points", text)
-    assert match, text  # stopped by the click: "Finished" or a budget stop would be a failure
+    # stopped by the click: "Finished" or a budget stop would never match
+    match = _progress_line(app, r"Cancelled: ([\d,]+) points")
     assert 0 < int(match.group(1).replace(",", "")) < ENDLESS["Most points"]
-    assert page.get_by_role("button", name="CSV").is_enabled()  # a partial result exports
+    app.wait_enabled("Start", timeout=HANG)
+    expect(cancel).to_be_disabled()
+    app.wait_enabled("CSV")  # a partial result exports
     assert app.console_errors == []
 
 
@@ -202,7 +217,8 @@ def test_workspace_preset_and_a_bad_upload(open_page):
     page.locator(".le-status", has_text="pyhf one-bin model").wait_for()
     # the seed's map over (mu, gamma): the best fit at mu = 1, gamma = 1
     assert "NLLmin = 4.25748" in app.text(".le-status").replace("\n", "")
-    page.wait_for_timeout(1000)
+    page.locator(".tabulator-cell[tabulator-field='observed']", has_text="15").wait_for()
+    app.next_frames()
     app.screenshot("workspace_map.png")
     # a truncated workspace: the error names the file, the map stays
     page.locator("input[type='file']").set_input_files(files=[{
