@@ -20,8 +20,10 @@ import param
 from panel.viewable import Viewer
 
 from components.contour_panel import ContourPanel
+from components.fit_panel import FitPanel
 from components.jobs import served
 from components.learn import Learn
+from components.level_control import LevelControl
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
 from components.profile_panel import ProfilePanel
@@ -57,36 +59,37 @@ def _logo_uri() -> str:
 
 
 class App(Viewer):
-    """The whole page for one session: editor in the sidebar, views in tabs."""
+    """The whole page for one session: editor in the sidebar, views in tabs.
+
+    Every view renders the session's :class:`SessionState` (and the data derived from it,
+    ``state.analysis`` and ``state.contour``); the tabs off screen skip their updates
+    until shown.
+    """
 
     state = param.ClassSelector(class_=SessionState)
+
+    TABS = ("Likelihood map", "Profiles", "Fit summary", "Contour finder", "Learn")
 
     def __init__(self, **params: Any) -> None:
         if "state" not in params:
             params["state"] = SessionState()
         super().__init__(**params)
-        self.editor = ModelEditor(state=self.state)
-        self.map = LikelihoodMap(state=self.state)
-        # the other tabs start off screen: they compute when first shown
-        self.profiles = ProfilePanel(state=self.state, active=False)
-        self.contour = ContourPanel(state=self.state)
-        self.contour.settings.active = False
-        self.learn = Learn(state=self.state, active=False)
-        self.level = pn.widgets.FloatSlider.from_param(
-            self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
-            label="Confidence level", width=220, format="0.0[00]")
-        # the contour finder's controls (a third of the page's load time) join the page once
-        # it has loaded, or at once if their tab is shown first
+        state = self.state
+        self.editor = ModelEditor(state=state)
+        self.levels = LevelControl(state=state)
+        self.map = LikelihoodMap(state=state)
+        self.profiles = ProfilePanel(analysis=state.analysis, active=False)
+        self.fit = FitPanel(analysis=state.analysis, active=False)
+        self.contour = ContourPanel(run=state.contour, active=False)
+        self.learn = Learn(state=state, active=False)
+        # the contour finder's controls join the page once it has loaded, or at once if
+        # their tab is shown first (their widgets are a good part of the page's size)
         self._contour_tab = pn.Column(sizing_mode="stretch_width")
-        self.tabs = pn.Tabs(
-            ("Likelihood map", pn.Column(self.map, sizing_mode="stretch_width")),
-            ("Profiles", pn.Column(self.profiles, sizing_mode="stretch_width")),
-            ("Contour finder", self._contour_tab),
-            ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
-            dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
-        # views off screen skip their updates until shown (the map is never held back)
+        views = (self.map, self.profiles, self.fit, self._contour_tab, self.learn)
+        self.tabs = pn.Tabs(*((name, pn.Column(view, sizing_mode="stretch_width"))
+                              for name, view in zip(self.TABS, views, strict=True)),
+                            dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
         self.tabs.param.watch(self._tab_changed, "active")
-        self._tab_changed()
         if served():
             pn.state.onload(self._attach_contour)
         else:
@@ -97,14 +100,16 @@ class App(Viewer):
             self._contour_tab.objects = [self.contour]
 
     def _tab_changed(self, *events: Any) -> None:
-        if self.tabs.active == 2:
+        shown = self.TABS[self.tabs.active]
+        if shown == "Contour finder":
             self._attach_contour()
-        self.profiles.active = self.tabs.active == 1
-        self.contour.settings.active = self.tabs.active == 2
-        self.learn.active = self.tabs.active == 3
+        self.profiles.active = shown == "Profiles"
+        self.fit.active = shown == "Fit summary"
+        self.contour.active = shown == "Contour finder"
+        self.learn.active = shown == "Learn"
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
+        return pn.Column(self.levels, self.tabs, sizing_mode="stretch_width")
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: the editor in the sidebar, the views in the main area."""

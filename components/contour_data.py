@@ -9,16 +9,38 @@ import numpy as np
 
 import model_core as mc
 
-__all__ = ["STAGE_LABELS", "ContourData"]
+__all__ = ["STAGE_LABELS", "ContourData", "phase_of", "run_notes"]
 
-#: Display name of each phase of a run (``fill`` is a ``gaps`` stage after the chains).
+#: Display name of each phase of a run: the finder's stages, and ``fill`` for hole filling.
 STAGE_LABELS = {"mle": "best fit", "radial": "radial search", "gaps": "gap search",
-                "rattle": "constrained chains", "fill": "filling holes", "done": "done"}
+                "rattle": "constrained chains", "fill": "filling holes"}
 #: Share of the progress bar each phase covers.
 _SPANS = {"mle": (0.0, 0.05), "radial": (0.05, 0.35), "gaps": (0.35, 0.4),
-          "rattle": (0.4, 0.85), "fill": (0.85, 1.0), "done": (1.0, 1.0)}
+          "rattle": (0.4, 0.85), "fill": (0.85, 1.0)}
 #: Rounds of hole filling have no known total: each round closes this share of what is left.
 _FILL_RATE = 0.4
+
+
+def phase_of(stage: str, chains_seen: bool) -> str:
+    """The phase (a key of :data:`STAGE_LABELS`) of a batch from ``stage``: hole filling is
+    the finder's ``"fill"`` stage, or a ``"gaps"`` stage once chains have run."""
+    return "fill" if stage == "fill" or (stage == "gaps" and chains_seen) else stage
+
+
+def run_notes(result: mc.ContourResult) -> list[str]:
+    """What the finder noted about the run besides its warnings.
+
+    Its ``message`` joins how the run ended, the warnings and the notes with ``"; "``.
+    The end is left out when the page says it in its own words (a complete or cancelled
+    run); a budget stop or a failure keeps the finder's advice.
+    """
+    rest = result.message
+    for warning in result.warnings:
+        rest = rest.replace(warning, "")
+    parts = [part.strip() for part in rest.split("; ")]
+    if result.status in ("complete", "cancelled"):
+        parts = parts[1:]
+    return [part for part in parts if part]
 
 
 class ContourData:
@@ -76,7 +98,7 @@ class ContourData:
         self.theta_mle = np.asarray(item.theta_mle, dtype=float)
         self.nll_min, self.threshold = float(item.nll_min), float(item.threshold)
         self._chains_seen |= item.stage == "rattle"
-        self.phase = "fill" if item.stage == "gaps" and self._chains_seen else item.stage
+        self.phase = phase_of(item.stage, self._chains_seen)
         self.n_done, self.n_total = int(item.n_done), int(item.n_total)
         self.n_evaluations = int(item.n_evaluations)
         self.warnings = tuple(item.warnings)

@@ -348,7 +348,9 @@ def _refine(model: Model, i: int, pinned: list[int], others: list[int], best: Fi
 
 def fit_summary(model: Model, best: FitResult,
                 confidence_levels: Sequence[float] = SUMMARY_LEVELS, *,
-                fixed: Mapping[str, float] | None = None) -> FitSummary:
+                fixed: Mapping[str, float] | None = None,
+                intervals: Mapping[str, tuple[ProfileInterval, ...]] | None = None,
+                ) -> FitSummary:
     """Values, Hessian errors, correlations and profile intervals of every free parameter.
 
     Parameters
@@ -361,6 +363,10 @@ def fit_summary(model: Model, best: FitResult,
         The levels of the profile intervals.
     fixed
         Extra parameters held fixed, by name.
+    intervals
+        Profile intervals already found (by :func:`profile_intervals`, at
+        ``confidence_levels``), used as given: a caller that streams them one parameter at
+        a time passes what it has.  Computed for every free parameter when omitted.
     """
     fixed_idx = resolve_fixed(model, fixed)
     free = [j for j in range(model.npar) if j not in fixed_idx and not best.fixed[j]]
@@ -375,11 +381,12 @@ def fit_summary(model: Model, best: FitResult,
     correlation[np.diag_indices_from(correlation)] = np.where(np.isnan(errors), np.nan, 1.0)
     grad = model.value_and_grad(best.x)[1][free]
     edm = float(0.5 * grad @ cov @ grad) if len(free) else 0.0
-    intervals = {name: profile_intervals(model, name, confidence_levels, best=best, fixed=fixed)
-                 for name in names}
+    if intervals is None:
+        intervals = {name: profile_intervals(model, name, confidence_levels, best=best,
+                                             fixed=fixed) for name in names}
     return FitSummary(
         parameter_names=names, values=np.asarray(best.x, dtype=float)[free], errors=errors,
-        correlation=correlation, intervals=intervals,
+        correlation=correlation, intervals=dict(intervals),
         confidence_levels=tuple(float(c) for c in confidence_levels), fun=float(best.fun),
         edm=edm, success=bool(best.success), has_posdef_hessian=bool(best.has_posdef_hessian),
         message=best.message,
