@@ -102,6 +102,9 @@ class AppPage:
         self.errors: list[str] = []
         page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # which resource failed (a console message does not say)
+        page.on("requestfailed", lambda request: self.errors.append(
+            f"request failed: {request.url} ({request.failure})"))
 
     def open(self, url: str) -> AppPage:
         with self.page.expect_console_message(lambda m: WEBSOCKET_OPEN in m.text,

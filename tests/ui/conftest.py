@@ -32,14 +32,18 @@ def app_url():
 
 
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory):
+def browser_context():
+    """One browser for the session; an incognito-like context (a persistent profile opens
+    new tabs on chromium's new-tab page, whose requests for web content fail offline and
+    are logged on the tab before it reaches the app)."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            args=ARGS, headless=True, viewport=VIEWPORT, accept_downloads=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS,
+                                             headless=True)
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         yield context
         context.close()
+        browser.close()
 
 
 @pytest.fixture
