@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-__all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
+__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
            "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -17,6 +17,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 WEBSOCKET_OPEN = "Websocket connection 0 is now open"
+#: How long a wait may take before a test reports a hang.  Not a speed requirement: a busy
+#: machine (CI beside other jobs, the stress script's CPU burners) can hold a page back for
+#: a long time.
+HANG_MS = 180_000
 
 #: Sum of the finite values of the map's image, read from the page's Bokeh document.
 JS_MAP_SUM = """() => {
@@ -107,10 +111,12 @@ class AppPage:
             f"request failed: {request.url} ({request.failure})"))
 
     def open(self, url: str) -> AppPage:
+        """Load the app and wait for its websocket and its first map (a busy machine can
+        take long: the waits are hang guards)."""
         with self.page.expect_console_message(lambda m: WEBSOCKET_OPEN in m.text,
-                                              timeout=60_000):
-            self.page.goto(url)
-        self.page.wait_for_function(f"({JS_MAP_SUM})() !== null", timeout=60_000)
+                                              timeout=HANG_MS):
+            self.page.goto(url, wait_until="commit", timeout=HANG_MS)
+        self.page.wait_for_function(f"({JS_MAP_SUM})() !== null", timeout=HANG_MS)
         return self
 
     @property

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from .browser import ARGS, CHROMIUM, VIEWPORT, AppPage, free_port
+from .browser import ARGS, CHROMIUM, HANG_MS, VIEWPORT, AppPage, free_port
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,9 @@ def browser_context():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS,
                                              headless=True)
         context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        # every wait (locators, expect) is a hang guard, not a speed requirement
+        context.set_default_timeout(HANG_MS)
+        context.set_default_navigation_timeout(HANG_MS)
         yield context
         context.close()
         browser.close()
