@@ -44,6 +44,7 @@ def browser_context():
         # every wait (locators, expect) is a hang guard, not a speed requirement
         context.set_default_timeout(HANG_MS)
         context.set_default_navigation_timeout(HANG_MS)
+        playwright_api.expect.set_options(timeout=HANG_MS)
         yield context
         context.close()
         browser.close()
