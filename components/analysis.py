@@ -116,7 +116,7 @@ class Analysis(param.Parameterized):
         in (at the summary's levels and those on display).""")
     levels = param.List(default=[], item_type=float,
                         doc="The confidence levels of the intervals.")
-    revision = param.Integer(default=-1, doc="The model revision the results belong to.")
+    revision = param.Integer(default=-1, doc="The model revision of the newest results.")
     computing = param.Boolean(default=False, doc="A newer set of results is on its way.")
     wanted = param.List(default=[], doc="""
         Views on screen that show these results; while there are none, changes only mark
@@ -146,12 +146,11 @@ class Analysis(param.Parameterized):
         levels = interval_levels(state.confidence_level, state.sigmas)
         self.stale = False
         names = free_parameters(model)
-        # the Hessian part at once; the intervals as they come
+        # the Hessian part at once; the profiles as they come (the previous ones stay on
+        # screen meanwhile, marked as updating)
         self.param.update(
             summary=fit_summary(model, best, SUMMARY_LEVELS, intervals={}),
-            results={k: v for k, v in self.results.items() if k in names
-                     and revision == self.revision and list(levels) == self.levels},
-            computing=True)
+            results={k: v for k, v in self.results.items() if k in names}, computing=True)
         gathered: dict[str, ParameterProfile] = {}
 
         def work(cancel: Any, emit: Any) -> None:
@@ -162,7 +161,8 @@ class Analysis(param.Parameterized):
 
         def arrived(items: list[ParameterProfile]) -> None:
             gathered.update((item.parameter, item) for item in items)
-            self.param.update(results={k: gathered[k] for k in names if k in gathered},
+            current = {**self.results, **gathered}
+            self.param.update(results={k: current[k] for k in names if k in current},
                               revision=revision, levels=list(levels))
 
         def done(status: str, error: BaseException | None) -> None:

@@ -120,6 +120,8 @@ class ContourRun(param.Parameterized):
     coverage = param.ClassSelector(class_=mc.ContourCoverage, allow_None=True)
     coverage_status = param.Selector(default="idle", objects=["idle", "checking", "done",
                                                               "failed"])
+    min_interval = param.Number(default=0.5, bounds=(0.0, None), doc="""
+        Seconds between two deliveries of points to the page.""")
 
     def __init__(self, **params: Any) -> None:
         params.setdefault("data", ContourData())
@@ -161,7 +163,8 @@ class ContourRun(param.Parameterized):
             data=ContourData(), result=None, coverage=None, coverage_status="idle", stale="",
             provenance=self._provenance(arguments, settings or {}))
         try:
-            state.jobs.submit(LANE, work, self.receive, self._ended)
+            state.jobs.submit(LANE, work, self.receive, self._ended,
+                              min_interval=self.min_interval)
         except JobBusy as exc:
             self.param.update(status="idle", refused=str(exc))
             return False
@@ -201,8 +204,8 @@ class ContourRun(param.Parameterized):
         result = self.data.result
         if error is not None or result is None:
             self.param.update(status="failed", progress=0.0, failure=(
-                f"{type(error).__name__}: {error}" if error is not None else
-                "the run ended without a result"))
+                f"The run failed: {type(error).__name__}: {error}" if error is not None else
+                "The run ended without a result."))
             return
         ended = result.status if result.status in ENDED else "failed"
         self.param.update(

@@ -30,13 +30,13 @@ class LevelControl(Viewer):
         super().__init__(**params)
         low, high = self.state.param.confidence_level.bounds
         self.percent = pn.widgets.FloatInput(
-            name="Confidence level (%)", value=self._as_percent(self.state.confidence_level),
+            label="Confidence level (%)", value=self._as_percent(self.state.confidence_level),
             start=100 * low, end=100 * high, step=1, width=150, format="0[.][00]",
             css_classes=["le-cl"],
             description="The region shaded in the profiles, the dashed orange line of the map "
             "and the profiles, and the level the contour finder maps.")
         self.sigmas = pn.widgets.CheckButtonGroup(
-            name="Also draw", value=list(self.state.sigmas),
+            value=list(self.state.sigmas),
             options={f"{n}σ": n for n in SIGMAS}, color="light", width=150,
             css_classes=["le-sigmas"])
         self.percent.param.watch(self._typed, "value")

@@ -112,8 +112,7 @@ class LikelihoodMap(Viewer):
         x = self.x_axis if self.x_axis in free else free[0]
         y = self.y_axis if self.y_axis in free and self.y_axis != x else next(
             n for n in free if n != x)
-        axes_changed = (x, y) != (self.x_axis, self.y_axis) or \
-            list(self.param.x_axis.objects) != free
+        axes_changed = (x, y) != (self.x_axis, self.y_axis)
         self.param.x_axis.objects = free
         self.param.y_axis.objects = free
         model, best = self.state.model, self.state.best

@@ -161,7 +161,8 @@ class ModelEditor(Viewer):
     def _on_revert(self, event: Any) -> None:
         """Drop the rejected draft: the tables show the model in use again."""
         self.state.error = None
-        self.upload.clear()
+        self.upload.clear()  # the browser forgets the file; the server side too
+        self.upload.param.update(value=None, filename=None)
         self._hold_expression("")
         self._reset_from_state()
 
