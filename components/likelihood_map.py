@@ -113,15 +113,19 @@ class LikelihoodMap(Viewer):
         y = self.y_axis if self.y_axis in free and self.y_axis != x else next(
             n for n in free if n != x)
         axes_changed = (x, y) != (self.x_axis, self.y_axis)
-        self.param.x_axis.objects = free
-        self.param.y_axis.objects = free
         model, best = self.state.model, self.state.best
         outside = not (self.x_range[0] <= best.x[model.index(x)] <= self.x_range[1]
                        and self.y_range[0] <= best.x[model.index(y)] <= self.y_range[1])
         updates: dict[str, Any] = dict(x_axis=x, y_axis=y)
         if axes_changed or outside or (new_model and not self.user_zoomed):
             updates.update(self._auto_ranges(x, y), user_zoomed=False)
-        if not self._update(**updates):
+        # new choices and the new axes reach the watchers together (an axis selector whose
+        # value left its options picks another one meanwhile)
+        with param.parameterized.batch_call_watchers(self):
+            self.param.x_axis.objects = free
+            self.param.y_axis.objects = free
+            changed = self._update(**updates)
+        if not changed:
             self.recompute(reset_range=False)
 
     def _update(self, **values: Any) -> bool:

@@ -320,6 +320,8 @@ class ModelEditor(Viewer):
         self.expression_feedback.value = "<br>".join(lines)
 
     def _on_expression_typed(self, event: param.parameterized.Event) -> None:
+        if event.new == self.expression.value:
+            return  # nothing typed since it was entered: its feedback is on screen
         self._expression_feedback(event.new or "")
 
     def _on_expression(self, event: param.parameterized.Event) -> None:

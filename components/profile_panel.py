@@ -63,7 +63,7 @@ class ProfilePanel(Viewer):
             for name, result in results.items():
                 figure, text, _ = self._cards[name]
                 figure.show(result, levels, state.confidence_level)
-                text.value = "<br>".join(
+                text.value = f"<b>{name}</b><br>" + "<br>".join(
                     f"<span style='color:{level_color(level)}'>■</span> {level.label}: {words}"
                     for level, words in interval_lines(result, levels))
         cl = plots.format_level(state.confidence_level)

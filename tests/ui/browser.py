@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
+__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_FIGURES", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
            "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -20,7 +21,7 @@ WEBSOCKET_OPEN = "Websocket connection 0 is now open"
 #: How long a wait may take before a test reports a hang.  Not a speed requirement: a busy
 #: machine (CI beside other jobs, the stress script's CPU burners) can hold a page back for
 #: a long time.
-HANG_MS = 180_000
+HANG_MS = int(os.environ.get("LE_UI_HANG_MS", 180_000))
 
 #: Sum of the finite values of the map's image, read from the page's Bokeh document.
 JS_MAP_SUM = """() => {
@@ -90,6 +91,41 @@ JS_HELPERS = """() => {
 }"""
 
 
+#: The Bokeh figures whose title starts with the argument: their visible horizontal spans
+#: (location, dash, colour), labels and line glyphs, read from the page's documents.
+JS_FIGURES = """(title) => {
+  const v = (p) => (p !== null && typeof p === 'object' && 'value' in p) ? p.value : p;
+  const out = [];
+  for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
+    for (const m of doc.all_models) {
+      if (m.constructor.__name__ !== 'Figure' || !m.title || !m.title.text ||
+          !m.title.text.startsWith(title)) continue;
+      const annotations = [...m.renderers, ...m.center];
+      out.push({
+        title: m.title.text,
+        spans: annotations.filter(a => a.constructor.__name__ === 'Span' && a.visible)
+          .map(a => [a.location, JSON.stringify(v(a.line_dash)), v(a.line_color)]),
+        labels: annotations.filter(a => a.constructor.__name__ === 'Label' && a.visible)
+          .map(a => a.text),
+        legend: m.right.concat(m.center).filter(a => a.constructor.__name__ === 'Legend')
+          .flatMap(l => l.items.map(i => i.label.value)),
+        legend_outside: m.right.some(a => a.constructor.__name__ === 'Legend'),
+        segments: m.renderers.filter(r => r.glyph && r.glyph.constructor.__name__ ===
+          'Segment').map(r => [v(r.glyph.line_color), v(r.glyph.line_width),
+                               JSON.stringify(v(r.glyph.line_dash)),
+                               r.data_source.data.x0 ? r.data_source.data.x0.length : 0]),
+        image: m.renderers.filter(r => r.glyph && r.glyph.constructor.__name__ === 'Image')
+          .map(r => { const img = r.data_source.data.image[0];
+                      return img && img.shape ? img.shape : [Math.sqrt(img.length)]; })[0],
+        x_range: [m.x_range.start, m.x_range.end],
+        inner_width: m.inner_width,
+      });
+    }
+  }
+  return out;
+}"""
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
@@ -153,9 +189,10 @@ class AppPage:
         field.fill(str(value))
         field.press("Enter")
 
-    def wait_enabled(self, button: str, timeout: float = 120.0) -> None:
+    def wait_enabled(self, button: str, timeout: float = HANG_MS / 1000, *,
+                     exact: bool = False) -> None:
         """Wait until the button named ``button`` can be clicked."""
-        expect(self.page.get_by_role("button", name=button)).to_be_enabled(
+        expect(self.page.get_by_role("button", name=button, exact=exact)).to_be_enabled(
             timeout=timeout * 1000)
 
     def wait_figure(self, css: str, *, title: str = "", points: int | None = None,
@@ -197,6 +234,23 @@ class AppPage:
         self.page.evaluate(
             "(n) => new Promise(done => { const step = (k) => k ? requestAnimationFrame("
             "() => step(k - 1)) : done(); step(n); })", n)
+
+    def figures(self, title: str) -> list[dict]:
+        """The page's Bokeh figures whose title starts with ``title`` (:data:`JS_FIGURES`)."""
+        return self.page.evaluate(JS_FIGURES, title)
+
+    def set_level(self, percent: float) -> None:
+        """Type a confidence level (in percent) into the page's control and commit it."""
+        field = self.page.locator(".le-cl input").first
+        field.fill(str(percent))
+        field.press("Enter")
+
+    def preset(self, label: str) -> None:
+        """Load the preset shown as ``label`` and wait for the map to follow."""
+        before = self.map_sum()
+        self.page.locator(".bk-input-group", has_text="Load a preset").locator(
+            "select").select_option(label=label)
+        self.wait_map_change(before)
 
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
