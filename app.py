@@ -26,6 +26,7 @@ from components.learn import Learn
 from components.level_control import LevelControl
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
+from components.plotly_loader import PlotlyLoader
 from components.profile_panel import ProfilePanel
 from components.state import SessionState
 
@@ -45,7 +46,8 @@ def _data_uri(path: Path, mime: str) -> str:
 
 
 pn.extension(
-    "tabulator", "plotly", notifications=True,
+    # plotly.js is left out: components.plotly_loader fetches it once the page is up
+    "tabulator", notifications=True,
     raw_css=[(ASSETS / "style.css").read_text(encoding="utf-8")],
     # inlined (no request, works under plain `panel serve app.py` too); see the file
     js_files={"le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js",
@@ -82,34 +84,38 @@ class App(Viewer):
         self.fit = FitPanel(analysis=state.analysis, active=False)
         self.contour = ContourPanel(run=state.contour, active=False)
         self.learn = Learn(state=state, active=False)
-        # the contour finder's controls join the page once it has loaded, or at once if
-        # their tab is shown first (their widgets are a good part of the page's size)
-        self._contour_tab = pn.Column(sizing_mode="stretch_width")
+        # the contour finder's figures need plotly.js, which the page fetches once it is up
+        # (with the page, it held the first plot back by about a second)
+        self.plotly = PlotlyLoader(width=0, height=0, margin=0)
+        self._contour_tab = pn.Column(
+            pn.pane.HTML("<div class='le-placeholder'>Loading the 3-D viewer…</div>",
+                         sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        self.plotly.param.watch(self._attach_contour, "loaded")
         views = (self.map, self.profiles, self.fit, self._contour_tab, self.learn)
+        # only the tab on screen is in the page: the others are sent when first shown
         self.tabs = pn.Tabs(*((name, pn.Column(view, sizing_mode="stretch_width"))
                               for name, view in zip(self.TABS, views, strict=True)),
-                            dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
+                            dynamic=True, sizing_mode="stretch_width", css_classes=["le-tabs"])
         self.tabs.param.watch(self._tab_changed, "active")
+        self._page = pn.Column(self.levels, self.tabs, sizing_mode="stretch_width")
         if served():
-            pn.state.onload(self._attach_contour)
+            pn.state.onload(lambda: self._page.append(self.plotly))
         else:
-            self._attach_contour()
+            self.plotly.loaded = True  # no browser: nothing to load
 
-    def _attach_contour(self) -> None:
-        if not self._contour_tab.objects:
+    def _attach_contour(self, *events: Any) -> None:
+        if self.plotly.loaded:
             self._contour_tab.objects = [self.contour]
 
     def _tab_changed(self, *events: Any) -> None:
         shown = self.TABS[self.tabs.active]
-        if shown == "Contour finder":
-            self._attach_contour()
         self.profiles.active = shown == "Profiles"
         self.fit.active = shown == "Fit summary"
         self.contour.active = shown == "Contour finder"
         self.learn.active = shown == "Learn"
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.levels, self.tabs, sizing_mode="stretch_width")
+        return self._page
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: the editor in the sidebar, the views in the main area."""
