@@ -84,8 +84,8 @@ class App(Viewer):
         self.fit = FitPanel(analysis=state.analysis, active=False)
         self.contour = ContourPanel(run=state.contour, active=False)
         self.learn = Learn(state=state, active=False)
-        # the contour finder's figures need plotly.js, which the page fetches once it is up
-        # (with the page, it held the first plot back by about a second)
+        # the contour finder's figures need plotly.js, which the page fetches once it has
+        # drawn itself (with the page, it held the first plot back by about a second)
         self.plotly = PlotlyLoader(width=0, height=0, margin=0)
         self._contour_tab = pn.Column(
             pn.pane.HTML("<div class='le-placeholder'>Loading the 3-D viewer…</div>",
@@ -97,10 +97,9 @@ class App(Viewer):
                               for name, view in zip(self.TABS, views, strict=True)),
                             dynamic=True, sizing_mode="stretch_width", css_classes=["le-tabs"])
         self.tabs.param.watch(self._tab_changed, "active")
-        self._page = pn.Column(self.levels, self.tabs, sizing_mode="stretch_width")
-        if served():
-            pn.state.onload(lambda: self._page.append(self.plotly))
-        else:
+        self._page = pn.Column(self.levels, self.tabs, self.plotly,
+                               sizing_mode="stretch_width")
+        if not served():
             self.plotly.loaded = True  # no browser: nothing to load
 
     def _attach_contour(self, *events: Any) -> None:

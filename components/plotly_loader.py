@@ -2,9 +2,10 @@
 
 plotly.js is the largest script of the page (~4.8 MB); parsed with the rest of the page
 it held the first plot back by about a second.  Only the contour finder's figures use it,
-so the page loads without it and :class:`PlotlyLoader`, added once the page has loaded,
-fetches it in the background; its ``loaded`` param turns True when ``window.Plotly``
-exists, and the figures are attached then.
+so the page loads without it: :class:`PlotlyLoader`, an empty element of the page, fetches
+it once the browser is idle after drawing the page; its ``loaded`` param turns True when
+``window.Plotly`` exists, and the figures are attached then.  (The page's layout never
+changes to do this: a layout change right after loading could swallow a first click.)
 """
 
 from __future__ import annotations
@@ -35,15 +36,20 @@ class PlotlyLoader(JSComponent):
 export function render({ model }) {
   const done = () => { model.loaded = true }
   if (window.Plotly) { done(); return }
-  let script = document.querySelector('script[data-le-plotly]')
-  if (!script) {
-    script = document.createElement('script')
-    script.src = model.src
-    script.dataset.lePlotly = 'loading'
-    script.addEventListener('load', () => { script.dataset.lePlotly = 'loaded' })
-    document.head.appendChild(script)
+  const load = () => {
+    let script = document.querySelector('script[data-le-plotly]')
+    if (!script) {
+      script = document.createElement('script')
+      script.src = model.src
+      script.dataset.lePlotly = 'loading'
+      script.addEventListener('load', () => { script.dataset.lePlotly = 'loaded' })
+      document.head.appendChild(script)
+    }
+    if (script.dataset.lePlotly === 'loaded') done()
+    else script.addEventListener('load', done)
   }
-  if (script.dataset.lePlotly === 'loaded') done()
-  else script.addEventListener('load', done)
+  // once the page has drawn itself (parsing plotly.js blocks the page for about a second)
+  if (window.requestIdleCallback) window.requestIdleCallback(load, { timeout: 3000 })
+  else setTimeout(load, 1000)
 }
 """

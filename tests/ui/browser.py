@@ -160,9 +160,11 @@ class AppPage:
         return self.errors + [text for kind, text in self.console if kind == "error"]
 
     def map_sum(self) -> float:
+        """The map's image summed (the map's tab must be on screen: a tab off screen is not
+        kept up to date in the page)."""
         return self.page.evaluate(JS_MAP_SUM)
 
-    def wait_map_change(self, old: float, timeout: float = 60_000) -> float:
+    def wait_map_change(self, old: float, timeout: float = HANG_MS) -> float:
         changed = "(old) => { const s = (" + JS_MAP_SUM + ")(); return s !== null && s !== old; }"
         self.page.wait_for_function(changed, arg=old, timeout=timeout)
         return self.map_sum()
@@ -210,7 +212,7 @@ class AppPage:
         """Show the contour finder and wait for its (empty) 3-D view."""
         self.page.evaluate(JS_HELPERS)
         self.tab("Contour finder")
-        self.page.wait_for_function("() => window.lePoints() !== null", timeout=60_000)
+        self.page.wait_for_function("() => window.lePoints() !== null", timeout=HANG_MS)
 
     def contour_points(self) -> int | None:
         """Points the scatter draws now (after :meth:`open_contour_tab`)."""
@@ -239,6 +241,12 @@ class AppPage:
         """The page's Bokeh figures whose title starts with ``title`` (:data:`JS_FIGURES`)."""
         return self.page.evaluate(JS_FIGURES, title)
 
+    def wait_map_title(self, fragment: str) -> None:
+        """Wait until the map's title contains ``fragment`` (e.g. its axes, "(mu, theta_0)")."""
+        self.page.wait_for_function(
+            f"(fragment) => ({JS_FIGURES})('Δχ²').some(f => f.title.includes(fragment))",
+            arg=fragment)
+
     def set_level(self, percent: float) -> None:
         """Type a confidence level (in percent) into the page's control and commit it."""
         field = self.page.locator(".le-cl input").first
@@ -246,11 +254,11 @@ class AppPage:
         field.press("Enter")
 
     def preset(self, label: str) -> None:
-        """Load the preset shown as ``label`` and wait for the map to follow."""
-        before = self.map_sum()
+        """Load the preset shown as ``label`` (a model's name) and wait until it is the
+        model in use (the status line names it)."""
         self.page.locator(".bk-input-group", has_text="Load a preset").locator(
             "select").select_option(label=label)
-        self.wait_map_change(before)
+        self.page.locator(".le-status", has_text=f"model in use: {label}").wait_for()
 
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()

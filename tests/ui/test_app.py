@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .browser import JS_HELPERS, JS_MAP_XRANGE
+from .browser import JS_MAP_XRANGE
 
 pytestmark = pytest.mark.ui
 
@@ -20,9 +20,6 @@ def test_page_loads_with_map_profiles_fit_and_learn(open_page):
     status = app.text(".le-status")
     assert "Three signal shapes" in status and "7.09307" in status
     app.screenshot("default_view.png")
-    # the contour finder's controls arrive by themselves once the page has loaded
-    page.evaluate(JS_HELPERS)
-    page.wait_for_function("() => window.leDeep('.le-progress-text') !== null")
     app.tab("Profiles")
     for name in ("c0", "c1", "c2"):  # each parameter's intervals, once its profile is in
         page.locator(".le-profile-card", has_text=name).locator(
@@ -166,6 +163,7 @@ def test_a_valid_model_is_never_refused_after_a_warm_start(open_page):
     app = open_page()
     page = app.page
     app.preset("Two bins, uncorrelated background")
+    app.wait_map_title("(mu, theta_0)")
     before = app.map_sum()
     page.get_by_role("button", name="− bin").click()
     before = app.wait_map_change(before)
@@ -182,15 +180,17 @@ def test_a_valid_model_is_never_refused_after_a_warm_start(open_page):
 def test_the_teaching_model_from_a_readable_preset(open_page):
     app = open_page()
     page = app.page
-    labels = page.locator(".bk-input-group", has_text="Load a preset").locator(
-        "option").all_inner_texts()
+    options = page.locator(".bk-input-group", has_text="Load a preset").locator("option")
+    options.filter(has_text="One-bin counting experiment").wait_for(state="attached")
+    labels = options.all_inner_texts()
     assert labels[:2] == ["Choose a preset…", "One-bin counting experiment"]
     assert not any("_" in label for label in labels)  # names, not file stems
     app.preset("One-bin counting experiment")
     page.locator(".le-description", has_text="the classic counting experiment").wait_for()
-    cells = [page.locator(f".tabulator-cell[tabulator-field='{f}']").first.inner_text()
-             for f in ("data", "background", "uncertainty", "t:s")]
-    assert cells == ["15", "10", "3.5", "5"]  # n, b, sigma_b, s: editable
+    for field, value in (("data", "15"), ("background", "10"), ("uncertainty", "3.5"),
+                         ("t:s", "5")):  # n, b, sigma_b, s: editable
+        page.locator(f".tabulator-cell[tabulator-field='{field}']", has_text=value).wait_for()
+    app.wait_map_title("(mu, theta_0)")
     headers = page.locator(".tabulator-col-title").all_inner_texts()
     assert {"n", "b", "σ_b", "s"} <= set(headers)
     before = app.map_sum()

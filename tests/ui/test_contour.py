@@ -265,6 +265,7 @@ def test_workspace_preset_and_a_bad_upload(open_page):
     app = open_page()
     page = app.page
     app.preset("pyhf one-bin model (signal 5, background 10 +- 3.5, observed 15)")
+    app.wait_map_title("(mu, uncorr_bkguncrt[0])")
     after = app.map_sum()
     page.locator(".le-status", has_text="pyhf one-bin model").wait_for()
     # the seed's map over (mu, gamma): the best fit at mu = 1, gamma = 1
