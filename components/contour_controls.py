@@ -12,7 +12,6 @@ import param
 from panel.viewable import Viewer
 
 from .contour_run import ENDED, ContourRun
-from .feedback import notify
 
 __all__ = ["ContourControls", "progress_line"]
 
@@ -102,7 +101,6 @@ class ContourControls(Viewer):
         if event.new:
             self.alert.object = html.escape(event.new)
             self.alert.visible = True
-            notify(event.new, level="warning")
 
     def clear(self) -> None:
         """Hide the last refusal or failure (a new run starts)."""

@@ -33,12 +33,20 @@ class ContourPanel(Viewer):
         self.settings = ContourSettings(state=self.run.state, active=self.active)
         self.controls = ContourControls(run=self.run, start=self.start)
         self.figures = ContourFigures(run=self.run, settings=self.settings)
-        self.exports = ContourExports(run=self.run, figures=self.figures.figures)
         self.coverage = ContourCoverage(run=self.run, seed=lambda: self.settings.seed)
+        self.exports = ContourExports(run=self.run, figures=self._figures)
         self.profiled_note = pn.pane.HTML(PROFILED_NOTE, visible=False, margin=(4, 5),
                                           css_classes=["le-alert", "le-alert-warning"])
         self.settings.roles.param.watch(self._roles_changed, "value")
         self._roles_changed()
+
+    def _figures(self) -> dict[str, Any]:
+        """Every figure of the run (the coverage check's too, once made), for the HTML
+        export."""
+        figures = self.figures.figures()
+        if self.coverage.figure.visible and self.coverage.figure.object is not None:
+            figures["Coverage"] = self.coverage.figure.object
+        return figures
 
     @param.depends("active", watch=True)
     def _shown(self) -> None:

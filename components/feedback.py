@@ -12,12 +12,11 @@ import re
 from typing import Any
 
 import numpy as np
-import panel as pn
 
 import model_core as mc
 
 __all__ = ["SECTIONS", "correlation_error", "describe", "field_label", "format_value",
-           "notify", "section_for"]
+           "section_for"]
 
 #: Editor sections an error can be shown next to.
 SECTIONS = ("general", "upload", "bins", "covariance", "expression", "parameters",
@@ -150,11 +149,3 @@ def describe(exc: BaseException, draft: dict[str, Any] | None = None) -> str:
             text += f"<div><i>Fix:</i> {html.escape(exc.fix)}</div>"
         return text
     return html.escape(str(exc))
-
-
-def notify(message: str, *, level: str = "error", duration: int = 6000) -> None:
-    """Show a toast when the page has a notification area (a no-op without a browser)."""
-    area = pn.state.notifications
-    if area is None:
-        return
-    getattr(area, level)(message, duration=duration)

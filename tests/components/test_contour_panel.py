@@ -195,6 +195,7 @@ def test_coverage_view_matches_the_core(finished3):
     assert f"{direct.largest_gap:.3g}" in text
     fig = panel.coverage.figure.object
     assert panel.coverage.figure.visible and fig.data[0].type == "mesh3d"
+    assert "<h2>Coverage</h2>" in panel.exports._html().getvalue()  # exported with the rest
     assert len(fig.data[0].i) == len(direct.reference.faces)
     missed = int((direct.sample_distance > 0.01).sum())
     assert fig.data[-1].name == f"reference samples not covered ({missed})"

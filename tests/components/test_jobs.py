@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from components.jobs import Jobs, JobBusy
+from components.jobs import JobBusy, Jobs
 
 #: Seconds before a test gives up waiting for a worker (a hang guard, not a speed claim).
 HANG = 120

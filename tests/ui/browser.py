@@ -9,8 +9,8 @@ from pathlib import Path
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_FIGURES", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
-           "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
+__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_FIGURES", "JS_HELPERS", "JS_MAP_SUM",
+           "JS_MAP_XRANGE", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
