@@ -23,18 +23,24 @@ from model_core import __version__
 
 if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer.components
     from .components.contour_panel import ContourPanel
+    from .components.fit_panel import FitPanel
     from .components.jobs import served
     from .components.learn import Learn
+    from .components.level_control import LevelControl
     from .components.likelihood_map import LikelihoodMap
     from .components.model_editor import ModelEditor
+    from .components.plotly_loader import PlotlyLoader
     from .components.profile_panel import ProfilePanel
     from .components.state import SessionState, StateParameter
 else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
     from components.contour_panel import ContourPanel
+    from components.fit_panel import FitPanel
     from components.jobs import served
     from components.learn import Learn
+    from components.level_control import LevelControl
     from components.likelihood_map import LikelihoodMap
     from components.model_editor import ModelEditor
+    from components.plotly_loader import PlotlyLoader
     from components.profile_panel import ProfilePanel
     from components.state import SessionState, StateParameter
 
@@ -46,6 +52,10 @@ TITLE = "Likelihood Explorer"
 SESSION_LIFETIME_MS = 5000
 SESSION_CHECK_MS = 1000
 EDITOR_WIDTH = 440
+#: In a notebook (IPython), Panel hands ``js_files`` to require.js, which cannot load a data
+#: URI (and the resize patch only matters to the served page); plotly.js is loaded with
+#: the extension there, as no page-side loader runs.
+_NOTEBOOK = hasattr(builtins, "__IPYTHON__")
 
 
 
@@ -55,12 +65,11 @@ def _data_uri(path: Path, mime: str) -> str:
 
 
 pn.extension(
-    "tabulator", "plotly", notifications=True,
+    # served, plotly.js is left out: components.plotly_loader fetches it once the page is up
+    *(("tabulator", "plotly") if _NOTEBOOK else ("tabulator",)), notifications=True,
     raw_css=[(ASSETS / "style.css").read_text(encoding="utf-8")],
-    # inlined (no request, works under plain `panel serve app.py` too); see the file. Left
-    # out under IPython: in a notebook Panel hands js_files to require.js, which cannot load
-    # a data URI (and the patch only matters to the served page)
-    js_files={} if hasattr(builtins, "__IPYTHON__") else {
+    # inlined (no request, works under plain `panel serve app.py` too); see the file
+    js_files={} if _NOTEBOOK else {
         "le_plotly_resize": _data_uri(ASSETS / "js" / "plotly_resize.js", "text/javascript")},
     disconnect_notification=(
         "Connection to the server was lost: reload the page to start a new session."))
@@ -71,52 +80,57 @@ def _logo_uri() -> str:
 
 
 class App(Viewer):
-    """The whole page for one session: editor in the sidebar, views in tabs."""
+    """The whole page for one session: editor in the sidebar, views in tabs.
+
+    Every view renders the session's :class:`SessionState` (and the data derived from it,
+    ``state.analysis`` and ``state.contour``); the tabs off screen skip their updates
+    until shown.
+    """
 
     state = StateParameter()
+
+    TABS = ("Likelihood map", "Profiles", "Fit summary", "Contour finder", "Learn")
 
     def __init__(self, **params: Any) -> None:
         if "state" not in params:
             params["state"] = SessionState()
         super().__init__(**params)
-        self.editor = ModelEditor(state=self.state)
-        self.map = LikelihoodMap(state=self.state)
-        # the other tabs start off screen: they compute when first shown
-        self.profiles = ProfilePanel(state=self.state, active=False)
-        self.contour = ContourPanel(state=self.state)
-        self.contour.settings.active = False
-        self.learn = Learn(state=self.state, active=False)
-        self.level = pn.widgets.FloatSlider.from_param(
-            self.state.param.confidence_level, start=0.5, end=0.999, step=0.005,
-            label="Confidence level", width=220, format="0.0[00]")
-        # the contour finder's controls (a third of the page's load time) join the page once
-        # it has loaded, or at once if their tab is shown first
-        self._contour_tab = pn.Column(sizing_mode="stretch_width")
-        self.tabs = pn.Tabs(
-            ("Likelihood map", pn.Column(self.map, sizing_mode="stretch_width")),
-            ("Profiles", pn.Column(self.profiles, sizing_mode="stretch_width")),
-            ("Contour finder", self._contour_tab),
-            ("Learn", pn.Column(self.learn, sizing_mode="stretch_width")),
-            dynamic=False, sizing_mode="stretch_width", css_classes=["le-tabs"])
-        self.views = pn.Column(self.level, self.tabs, sizing_mode="stretch_width")
-        # views off screen skip their updates until shown (the map is never held back)
+        state = self.state
+        self.editor = ModelEditor(state=state)
+        self.levels = LevelControl(state=state)
+        self.map = LikelihoodMap(state=state)
+        self.profiles = ProfilePanel(analysis=state.analysis, active=False)
+        self.fit = FitPanel(analysis=state.analysis, active=False)
+        self.contour = ContourPanel(run=state.contour, active=False)
+        self.learn = Learn(state=state, active=False)
+        # the contour finder's figures need plotly.js, which the page fetches once it has
+        # drawn itself (with the page, it held the first plot back by about a second)
+        self.plotly = PlotlyLoader(width=0, height=0, margin=0)
+        self._contour_tab = pn.Column(
+            pn.pane.HTML("<div class='le-placeholder'>Loading the 3-D viewer…</div>",
+                         sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        self.plotly.param.watch(self._attach_contour, "loaded")
+        views = (self.map, self.profiles, self.fit, self._contour_tab, self.learn)
+        # only the tab on screen is in the page: the others are sent when first shown
+        self.tabs = pn.Tabs(*((name, pn.Column(view, sizing_mode="stretch_width"))
+                              for name, view in zip(self.TABS, views, strict=True)),
+                            dynamic=True, sizing_mode="stretch_width", css_classes=["le-tabs"])
         self.tabs.param.watch(self._tab_changed, "active")
-        self._tab_changed()
-        if served():
-            pn.state.onload(self._attach_contour)
-        else:
-            self._attach_contour()
+        self.views = pn.Column(self.levels, self.tabs, self.plotly,
+                               sizing_mode="stretch_width")
+        if not served():
+            self.plotly.loaded = True  # no browser: nothing to load
 
-    def _attach_contour(self) -> None:
-        if not self._contour_tab.objects:
+    def _attach_contour(self, *events: Any) -> None:
+        if self.plotly.loaded:
             self._contour_tab.objects = [self.contour]
 
     def _tab_changed(self, *events: Any) -> None:
-        if self.tabs.active == 2:
-            self._attach_contour()
-        self.profiles.active = self.tabs.active == 1
-        self.contour.settings.active = self.tabs.active == 2
-        self.learn.active = self.tabs.active == 3
+        shown = self.TABS[self.tabs.active]
+        self.profiles.active = shown == "Profiles"
+        self.fit.active = shown == "Fit summary"
+        self.contour.active = shown == "Contour finder"
+        self.learn.active = shown == "Learn"
 
     def __panel__(self) -> pn.viewable.Viewable:
         """The whole app in one layout (a notebook cell): the editor beside the views."""

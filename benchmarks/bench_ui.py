@@ -6,7 +6,8 @@ chromium through Playwright.  Times are taken inside the page
 (``performance.now()``), from the user's action to the frame after the
 update arrived:
 
-* page load to first plot: navigation start to the first frame with the map's image;
+* page load to first plot: navigation start to the first frame with the map's image
+  (target < 2.5 s);
 * data edit to updated map: the Enter key that commits a new data value in the bins
   table to the frame after the map's image data changed (target < 300 ms);
 * Start to first points: the click on Start (default model and settings, a fresh
@@ -15,9 +16,10 @@ update arrived:
 * contour tab, first switch: the click on its tab (a fresh session each time), as soon
   as the map shows and two seconds later, to the first frame showing its empty 3-D
   view (the tab's controls are sent just after the page has loaded);
-* click latency while streaming: with a longer run streaming (spacing 0.004, about
-  35,000 points), a click on Cancel 0.3 s after the first points to the first frame
-  whose progress line answers it (target < 500 ms).
+* click latency while streaming: with a long run streaming (spacing 0.0005, at most ten
+  million points: only the click ends it), a click on Cancel 0.3, 1.5 and 4 s after the
+  first points to the first frame whose progress line answers it (target: 90th percentile
+  < 500 ms).
 
 Each measurement is a function ``(context, url, repeat) -> {name: list of seconds}`` in
 ``MEASUREMENTS``, with its targets in ``TARGETS``.
@@ -113,6 +115,11 @@ def _start(app: AppPage) -> float:
     return app.page.evaluate("() => window.__le.first - window.__le.start") / 1e3
 
 
+#: When the Cancel click comes after the first points of the longer run: early (the 3-D
+#: scatter fills), mid-run and late (the slower figures redraw too).
+CLICK_DELAYS_MS = (300, 1500, 4000)
+
+
 def measure_contour(context, url: str, repeat: int) -> dict[str, list[float]]:
     """Start to the first points drawn (default run), then a click's latency while a
     longer run streams (Cancel, 0.3 s after its first points)."""
@@ -121,14 +128,17 @@ def measure_contour(context, url: str, repeat: int) -> dict[str, list[float]]:
         app = _contour_page(context, url)
         first.append(_start(app))
         app.wait_enabled("Start")
-        app.set_number("Most points", 1_000_000)
-        app.set_number("Spacing", 0.004)
-        _start(app)
-        app.page.wait_for_timeout(300)
-        app.page.get_by_role("button", name="Cancel").click()
-        app.page.wait_for_function("() => window.__le.cancelled != null", timeout=60_000)
-        click.append(app.page.evaluate("() => window.__le.cancelled - window.__le.cancel")
-                     / 1e3)
+        # a run of millions of points: only the click can end it
+        app.set_number("Most points", 10_000_000)
+        app.set_number("Spacing", 0.0005)
+        for delay in CLICK_DELAYS_MS:
+            _start(app)
+            app.page.wait_for_timeout(delay)
+            app.page.get_by_role("button", name="Cancel").click()
+            app.page.wait_for_function("() => window.__le.cancelled != null", timeout=60_000)
+            click.append(app.page.evaluate("() => window.__le.cancelled - window.__le.cancel")
+                         / 1e3)
+            app.wait_enabled("Start")
         app.page.close()
     return {"Start to first points": first, "click latency while streaming": click}
 
@@ -201,14 +211,25 @@ def measure_edit(context, url: str, repeat: int) -> dict[str, list[float]]:
     return {"data edit to updated map": times}
 
 
+def percentile(times: list[float], q: float) -> float:
+    """The ``q`` quantile of ``times`` (linear interpolation between order statistics)."""
+    ordered = sorted(times)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
 #: name -> measurement
 MEASUREMENTS: dict[str, Callable[..., dict[str, list[float]]]] = {
     "load": measure_load, "edit": measure_edit, "tab": measure_tab,
     "contour": measure_contour}
 #: figure -> target in seconds (None: no target)
-TARGETS = {"page load to first plot": None, "data edit to updated map": 0.300,
+TARGETS = {"page load to first plot": 2.5, "data edit to updated map": 0.300,
            TAB_AT_ONCE: None, TAB_LATER: None,
            "Start to first points": 1.5, "click latency while streaming": 0.5}
+#: Figures whose target is on the 90th percentile (a click must answer nearly always).
+P90 = {"click latency while streaming"}
 
 
 def main() -> None:
@@ -233,7 +254,10 @@ def main() -> None:
             for name in args.only or MEASUREMENTS:
                 for figure, times in MEASUREMENTS[name](context, url, args.repeat).items():
                     report(f"{figure} (median of {len(times)})", statistics.median(times),
-                           TARGETS[figure])
+                           TARGETS[figure] if figure not in P90 else None)
+                    if figure in P90:
+                        report(f"{figure} (90th percentile)", percentile(times, 0.9),
+                               TARGETS[figure])
                     print(f"    runs: {', '.join(f'{1e3 * t:.0f}' for t in times)} ms",
                           flush=True)
             browser.close()

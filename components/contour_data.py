@@ -9,9 +9,10 @@ import numpy as np
 
 import model_core as mc
 
-__all__ = ["STAGE_LABELS", "ContourData"]
+__all__ = ["STAGE_LABELS", "ContourData", "phase_of", "run_notes"]
 
-#: Display name of each stage of a run (``model_core.contour.results.Stage``).
+#: Display name of each phase of a run: the finder's stages
+#: (``model_core.contour.results.Stage``), ``fill`` also for hole filling by gap rays.
 STAGE_LABELS = {"mle": "best fit", "explore": "search for islands", "radial": "radial search",
                 "gaps": "gap search", "rattle": "constrained chains", "fill": "filling holes",
                 "faces": "bound faces", "done": "done"}
@@ -21,6 +22,20 @@ _SPANS = {"mle": (0.0, 0.05), "explore": (0.05, 0.1), "radial": (0.1, 0.35),
           "done": (1.0, 1.0)}
 #: Rounds of hole filling have no known total: each round closes this share of what is left.
 _FILL_RATE = 0.4
+
+
+def phase_of(stage: str, chains_seen: bool) -> str:
+    """The phase (a key of :data:`STAGE_LABELS`) of a batch from ``stage``: hole filling is
+    the finder's ``"fill"`` stage, or a ``"gaps"`` stage once chains have run."""
+    return "fill" if stage == "fill" or (stage == "gaps" and chains_seen) else stage
+
+
+def run_notes(result: mc.ContourResult) -> list[str]:
+    """What the finder noted about the run besides its warnings: its ``notes``, after how
+    the run ended (``message``) unless the page says that in its own words (a complete or
+    cancelled run); a budget stop or a failure keeps the finder's advice."""
+    end = () if result.status in ("complete", "cancelled") else (result.message,)
+    return [line for line in (*end, *result.notes) if line]
 
 
 class ContourData:
@@ -33,8 +48,8 @@ class ContourData:
     theta_mle : ndarray (k,) or None
     nll_min, threshold : float
     phase : str
-        Phase of the last batch: a key of :data:`STAGE_LABELS` (``"fill"`` is also
-        the ``"gaps"`` stage when it comes after the chains, as older finders named it).
+        Phase of the last batch: a key of :data:`STAGE_LABELS` (``"fill"`` is the
+        finder's ``"gaps"`` stage when it comes after the chains).
     n_done, n_total : int
         Progress within that stage (``n_total`` is 0 when unknown).
     n_evaluations : int
@@ -80,7 +95,7 @@ class ContourData:
         self.theta_mle = np.asarray(item.theta_mle, dtype=float)
         self.nll_min, self.threshold = float(item.nll_min), float(item.threshold)
         self._chains_seen |= item.stage == "rattle"
-        self.phase = "fill" if item.stage == "gaps" and self._chains_seen else item.stage
+        self.phase = phase_of(item.stage, self._chains_seen)
         self.n_done, self.n_total = int(item.n_done), int(item.n_total)
         self.n_evaluations = int(item.n_evaluations)
         self.warnings = tuple(item.warnings)

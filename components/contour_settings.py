@@ -20,7 +20,7 @@ from panel.viewable import Viewer
 import model_core as mc
 from model_core.contour.settings import DEFAULTS
 
-from .state import SessionState
+from .state import StateParameter
 
 __all__ = ["PROFILED_NOTE", "ContourSettings", "SettingsError", "default_axes", "roles_frame",
            "run_arguments"]
@@ -102,11 +102,7 @@ def run_arguments(frame: pd.DataFrame, *, confidence_level: float, seed: int,
 class ContourSettings(Viewer):
     """Widgets for the finder's options and the parameters' roles."""
 
-    state = param.ClassSelector(class_=SessionState)
-    confidence_level = param.Number(default=0.95, bounds=(0.5, 0.9999), step=0.01,
-                                    label="Confidence level", doc=(
-                                        "Follows the page's confidence level; the contour is "
-                                        "NLL = NLL_min + chi2.ppf(CL, k) / 2."))
+    state = StateParameter()
     n_radial = param.Integer(default=DEFAULTS["n_radial"], bounds=(1, 1_000_000), label="Rays",
                              doc="Rays of the radial search from the best fit.")
     n_chains = param.Integer(default=DEFAULTS["n_chains"], bounds=(0, 100_000),
@@ -145,9 +141,19 @@ class ContourSettings(Viewer):
                         "lower": NumberFormatter(format="0[.][0000]", nan_format="−∞"),
                         "upper": NumberFormatter(format="0[.][0000]", nan_format="+∞")},
             configuration={"columnDefaults": {"headerSort": False}})
+        self.level_note = pn.widgets.StaticText(value="", css_classes=["le-level-note"],
+                                                margin=(4, 5))
         self._stale = False
         self.state.param.watch(self._model_changed, "revision")
+        self.state.param.watch(self._level_changed, "confidence_level")
         self._reset_roles()
+        self._level_changed()
+
+    def _level_changed(self, *events: Any) -> None:
+        self.level_note.value = (
+            f"Confidence level <b>{100 * self.state.confidence_level:.4g}%</b> "
+            "<span class='le-muted'>(the page's, set at the top): the contour is "
+            "NLL = NLL<sub>min</sub> + χ²<sub>k</sub> quantile / 2</span>")
 
     def _model_changed(self, *events: Any) -> None:
         if self.active:
@@ -188,8 +194,8 @@ class ContourSettings(Viewer):
                 raise SettingsError(f"{name} is fixed in the model, so it cannot be a contour "
                                     f"axis or profiled: set its role to fixed, or untick "
                                     f"'fixed' in the editor's Parameters table")
-        return run_arguments(frame, confidence_level=self.confidence_level, seed=self.seed,
-                             settings=self.finder_settings)
+        return run_arguments(frame, confidence_level=self.state.confidence_level,
+                             seed=self.seed, settings=self.finder_settings)
 
     @property
     def has_profiled(self) -> bool:
@@ -210,8 +216,8 @@ class ContourSettings(Viewer):
             return kind.from_param(parameter, description=parameter.doc, **number)
 
         return pn.Column(
-            pn.Row(widget(pn.widgets.FloatInput, "confidence_level"),
-                   widget(pn.widgets.IntInput, "seed"),
+            self.level_note,
+            pn.Row(widget(pn.widgets.IntInput, "seed"),
                    widget(pn.widgets.IntInput, "workers")),
             pn.Row(widget(pn.widgets.IntInput, "n_radial"),
                    widget(pn.widgets.IntInput, "n_chains"),

@@ -6,6 +6,14 @@ draft, which it hands to ``submit`` (the editor then asks the session state to
 validate and use it).  Edits are read in a watcher on the Tabulator's
 ``value`` (Panel 1.9's ``on_edit`` is racy), by comparing with the frame shown
 last; frames are only re-sent to the browser when their content changed.
+
+A change of a table's columns makes the browser build the table anew, and Panel's
+Tabulator drops data that arrives while a table is being built (its ``setData`` returns
+early until the build has finished).  Sent as separate messages, new columns and then
+new rows could therefore leave a table with headers and no rows, for good, since an
+unchanged frame is never sent again: the rows of the "Observed counts" table after a
+workspace preset.  Columns and rows therefore always travel in one message, and tables
+whose columns never change get them once, when they are made.
 """
 
 from __future__ import annotations
@@ -75,26 +83,32 @@ class _Table(Viewer):
         super().__init__(**params)
         self._shown: pd.DataFrame | None = None
         self._draft: dict[str, Any] = {}
-        self._setting = False
+        self._structure: Any = None
+        columns = self._columns()
         self.table = pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, sizing_mode="stretch_width", selectable=1,
-            layout="fit_data_stretch", sortable=False, css_classes=["le-table"],
-            configuration={"clipboard": False, "columnDefaults": {"headerSort": False}})
+            columns.pop("value", pd.DataFrame()), show_index=False, selectable=1,
+            sizing_mode="stretch_width", layout="fit_data_stretch", sortable=False,
+            css_classes=["le-table"],
+            configuration={"clipboard": False, "columnDefaults": {"headerSort": False}},
+            **columns)
         self.table.param.watch(self._on_value, "value")
 
+    def _columns(self) -> dict[str, Any]:
+        """The table's fixed columns (value, titles, editors, formatters), when it has
+        them."""
+        return {}
+
     def _show(self, frame: pd.DataFrame, **table_params: Any) -> None:
-        """Send ``frame`` to the table unless it already shows the same content."""
+        """Send ``frame`` (with any new column settings, in one message) to the table
+        unless it already shows the same content."""
         if _same(self._shown, frame) and not table_params:
             return
-        self._setting = True
-        try:
+        self._shown = frame.copy()  # the value watcher then sees no edit
+        with pn.io.hold():
             self.table.param.update(value=frame, **table_params)
-        finally:
-            self._setting = False
-        self._shown = frame.copy()
 
     def _on_value(self, event: param.parameterized.Event) -> None:
-        if self._setting or self._shown is None:
+        if self._shown is None:
             return
         frame = event.new.copy()
         cells = changed_cells(self._shown, frame)
@@ -127,7 +141,7 @@ class BinsTable(_Table):
             editors["uncertainty"] = None
         formatters = {c: _number() for c in frame.columns[1:]}
         structure = (list(frame.columns), editable_sigma)
-        if structure != getattr(self, "_structure", None):
+        if structure != self._structure:
             self._structure = structure
             self._show(frame, titles=titles, editors=editors, formatters=formatters)
         else:
@@ -160,8 +174,8 @@ class CovarianceTable(_Table):
         columns = list(frame.columns)
         editors: dict[str, Any] = {"bin ": None}
         editors.update({c: {"type": "number", "step": "any"} for c in columns[1:]})
-        if columns != getattr(self, "_columns", None):
-            self._columns = columns
+        if columns != self._structure:
+            self._structure = columns
             self._show(frame, editors=editors, formatters={c: _number() for c in columns[1:]},
                        frozen_columns=["bin "])
         else:
@@ -189,23 +203,22 @@ class ParametersTable(_Table):
 
     _section = "parameters"
 
+    def _columns(self) -> dict[str, Any]:
+        return dict(
+            value=spec_edit.parameters_frame([], np.zeros(0), np.zeros((0, 2)), np.zeros(0)),
+            editors={"parameter": None, "init": {"type": "number", "step": "any"},
+                     "lower": {"type": "number", "step": "any"},
+                     "upper": {"type": "number", "step": "any"}, "fixed": {"type": "tickCross"}},
+            formatters={"init": _number(),
+                        "lower": NumberFormatter(format="0[.][000000]", nan_format="−∞"),
+                        "upper": NumberFormatter(format="0[.][000000]", nan_format="+∞"),
+                        "fixed": BooleanFormatter()},
+            titles={"lower": "lower", "upper": "upper"})
+
     def refresh(self, draft: dict[str, Any], names: list[str], init: np.ndarray,
                 bounds: np.ndarray, fixed: np.ndarray) -> None:
         self._draft = draft
-        frame = spec_edit.parameters_frame(names, init, bounds, fixed)
-        if getattr(self, "_configured", False):
-            self._show(frame)
-            return
-        self._configured = True
-        self._show(frame, editors={"parameter": None, "init": {"type": "number", "step": "any"},
-                                   "lower": {"type": "number", "step": "any"},
-                                   "upper": {"type": "number", "step": "any"},
-                                   "fixed": {"type": "tickCross"}},
-                   formatters={"init": _number(),
-                               "lower": NumberFormatter(format="0[.][000000]", nan_format="−∞"),
-                               "upper": NumberFormatter(format="0[.][000000]", nan_format="+∞"),
-                               "fixed": BooleanFormatter()},
-                   titles={"lower": "lower", "upper": "upper"})
+        self._show(spec_edit.parameters_frame(names, init, bounds, fixed))
 
     def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
         draft = self._draft
@@ -221,17 +234,15 @@ class ObservationsTable(_Table):
 
     _section = "workspace"
 
+    def _columns(self) -> dict[str, Any]:
+        return dict(value=workspace_edit.observations_frame({"workspace": {"observations": []}}),
+                    editors={"channel": None, "bin": None,
+                             "observed": {"type": "number", "step": "any"}},
+                    formatters={"observed": _number()}, titles={"observed": "observed n"})
+
     def refresh(self, draft: dict[str, Any]) -> None:
         self._draft = draft
-        frame = workspace_edit.observations_frame(draft)
-        if getattr(self, "_configured", False):
-            self._show(frame)
-            return
-        self._configured = True
-        self._show(frame, editors={"channel": None, "bin": None,
-                                   "observed": {"type": "number", "step": "any"}},
-                   formatters={"observed": _number()},
-                   titles={"observed": "observed n"})
+        self._show(workspace_edit.observations_frame(draft))
 
     def _edited(self, frame: pd.DataFrame, cells: list[tuple[int, int]]) -> None:
         self.submit(workspace_edit.apply_observations(self._draft, frame), self._section)

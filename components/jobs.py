@@ -1,202 +1,89 @@
-"""Long work off the session's event loop: a generator (or a callback-style function)
-run on a daemon thread.
+"""Long work off the session's event loop: one queue per session, drained on the loop.
 
-:class:`BackgroundJob` iterates whatever generator a factory returns (or calls
-a function that emits items through a callback, :meth:`BackgroundJob.run`), in a
-worker thread, and hands the items to the session in batches, at most one
-push per ``min_interval`` seconds (the browser, not the server, chokes on
-faster pushes).  A push is scheduled on the session's event loop
-(``Document.add_next_tick_callback``), so the handler may update widgets,
-panes and params freely; without a session (tests, scripts) it is called on
-the pump thread.  ``cancel()`` sets a ``threading.Event`` that the worker
-checks between items (and that the factory receives, to pass on as
-``should_stop``); the app also calls it when the browser session is destroyed.
+A session's :class:`Jobs` (owned by its :class:`~components.state.SessionState`) runs
+each piece of work on a daemon worker thread.  Workers never touch the page: they put
+what they produce on one ``queue.SimpleQueue``, and :meth:`Jobs.drain`, a periodic
+callback on the session's event loop (every :data:`POLL_MS` while work is under way),
+hands it to the job's callbacks: its items in batches, at most one batch per
+``min_interval`` seconds (the browser, not the server, chokes on faster pushes), then
+how it ended.  The callbacks therefore run on the loop, like any other widget callback,
+and may update widgets, panes and params freely.
+
+Work runs in named *lanes* (``"contour"``, ``"profiles"``, ...), one job per lane at a
+time.  A lane either refuses a new job while one runs (:class:`JobBusy`; the contour
+finder) or lets the newest win (``supersede=True``): the running job is cancelled and
+whatever it still produces is dropped unseen, so a result never belongs to an older
+request than the one on screen.  Model edits can run through a lane of their own in the
+same way.
+
+Without a served session (tests, scripts) nothing drains by itself: :meth:`Jobs.wait`
+drains in the caller's thread until the work is done.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import panel as pn
 import param
 from panel.io.state import set_curdoc
 
-__all__ = ["BackgroundJob", "JobBusy", "Work", "call_later", "served"]
+__all__ = ["Job", "JobBusy", "Jobs", "POLL_MS", "Work", "served"]
 
 log = logging.getLogger(__name__)
 
-Factory = Callable[[threading.Event], Iterator[Any]]
+#: ``work(cancel_event, emit) -> result``: emits items as it goes; a result that is not None
+#: is delivered as the last item.  It should return soon after ``cancel_event`` is set.
 Work = Callable[[threading.Event, Callable[[Any], None]], Any]
-Dispatch = Callable[[Callable[[], None]], None]
+OnItems = Callable[[list[Any]], None]
+OnDone = Callable[[str, BaseException | None], None]
+
+#: How often the session's loop looks at the queue while work is under way: well below the
+#: half second between pushes, so a run's first points and its end show without delay.
+POLL_MS = 50
+#: Seconds between two deliveries of one job's items.
+MIN_INTERVAL = 0.5
 
 
 class JobBusy(RuntimeError):
-    """A job was started while another run of the same job is still going."""
+    """A job was submitted to a lane whose job is still running."""
 
 
-class BackgroundJob(param.Parameterized):
-    """One worker at a time; items delivered in throttled batches; cancellable."""
+@dataclass(eq=False)
+class Job:
+    """One piece of work on its worker thread, as the session sees it.
 
-    status = param.Selector(default="idle", objects=["idle", "running", "complete",
-                                                     "cancelled", "failed"], constant=True)
-    message = param.String(default="", constant=True)
-    running = param.Boolean(default=False, constant=True)
-    min_interval = param.Number(default=0.5, bounds=(0.0, None), doc="""
-        Seconds between two pushes to the session.""")
-    pushes = param.Integer(default=0, constant=True, doc="Pushes made by the current run.")
+    ``status`` is ``"running"`` until its end has been delivered, then ``"complete"``,
+    ``"cancelled"`` or ``"failed"`` (with ``error``).
+    """
 
-    def __init__(self, *, dispatch: Dispatch | None = None, **params: Any) -> None:
-        super().__init__(**params)
-        self._dispatch_override = dispatch
-        self._cancel = threading.Event()
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._pending: list[Any] = []
-        self._finished = False
-        self._error: BaseException | None = None
-        self._threads: list[threading.Thread] = []
-
-    # ------------------------------------------------------------------ public
-    def start(self, factory: Factory, on_items: Callable[[list[Any]], None],
-              on_done: Callable[[str, BaseException | None], None] | None = None) -> None:
-        """Run ``factory(cancel_event)`` on a worker thread.
-
-        Raises
-        ------
-        JobBusy
-            When a run is still going (the caller shows the message).
-        """
-        self.run(partial(_iterate, factory), on_items, on_done)
-
-    def run(self, work: Work, on_items: Callable[[list[Any]], None],
-            on_done: Callable[[str, BaseException | None], None] | None = None) -> None:
-        """Call ``work(cancel_event, emit)`` on a worker thread.
-
-        Every ``emit(item)`` is delivered like a generator's item; the return value,
-        unless None, is delivered last.  ``work`` should poll ``cancel_event``.
-
-        Raises
-        ------
-        JobBusy
-            When a run is still going (the caller shows the message).
-        """
-        if not self.running:
-            # a run that has reported its end may still be leaving its threads
-            self.join(timeout=1.0)
-        if self.running or any(t.is_alive() for t in self._threads):
-            raise JobBusy("a run is already in progress: cancel it or wait until it ends")
-        self._cancel = threading.Event()
-        self._wake = threading.Event()
-        self._pending, self._finished, self._error = [], False, None
-        dispatch = self._dispatch_override or _session_dispatch(pn.state.curdoc)
-        with param.edit_constant(self):
-            self.param.update(status="running", running=True, message="", pushes=0)
-        producer = threading.Thread(target=self._produce, args=(work,), daemon=True,
-                                    name="le-job-worker")
-        pump = threading.Thread(target=self._pump, args=(dispatch, on_items, on_done),
-                                daemon=True, name="le-job-pump")
-        self._threads = [producer, pump]
-        producer.start()
-        pump.start()
+    lane: str
+    ident: int
+    on_items: OnItems | None
+    on_done: OnDone | None
+    min_interval: float
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    status: str = "running"
+    error: BaseException | None = None
+    pending: list[Any] = field(default_factory=list)
+    delivered_at: float = -float("inf")
+    ended: tuple[str, BaseException | None] | None = None
+    thread: threading.Thread | None = None
 
     def cancel(self) -> None:
-        """Ask the worker to stop after its current item."""
-        self._cancel.set()
-        self._wake.set()
+        """Ask the work to stop (it polls the event)."""
+        self.cancel_event.set()
 
     @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker and the pump to end; True when they have."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in self._threads:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            thread.join(remaining)
-        return not any(t.is_alive() for t in self._threads)
-
-    # ------------------------------------------------------------------ threads
-    def _emit(self, item: Any) -> None:
-        with self._lock:
-            self._pending.append(item)
-        self._wake.set()
-
-    def _produce(self, work: Work) -> None:
-        try:
-            result = work(self._cancel, self._emit)
-            if result is not None:
-                self._emit(result)
-        except BaseException as exc:  # noqa: BLE001 - reported to the session
-            log.exception("background job failed")
-            self._error = exc
-        finally:
-            with self._lock:
-                self._finished = True
-            self._wake.set()
-
-    def _pump(self, dispatch: Dispatch, on_items: Callable[[list[Any]], None],
-              on_done: Callable[[str, BaseException | None], None] | None) -> None:
-        last_push = -float("inf")
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            wait = last_push + self.min_interval - time.monotonic()
-            if wait > 0 and not self._cancel.is_set():
-                self._cancel.wait(wait)
-            with self._lock:
-                items, self._pending = self._pending, []
-                finished = self._finished
-            if items:
-                last_push = time.monotonic()
-                dispatch(partial(self._deliver, on_items, items))
-            if finished:
-                with self._lock:
-                    leftover, self._pending = self._pending, []
-                if leftover:
-                    dispatch(partial(self._deliver, on_items, leftover))
-                dispatch(partial(self._done, on_done))
-                return
-
-    def _deliver(self, on_items: Callable[[list[Any]], None], items: list[Any]) -> None:
-        with param.edit_constant(self):
-            self.pushes += 1
-        on_items(items)
-
-    def _done(self, on_done: Callable[[str, BaseException | None], None] | None) -> None:
-        if self._error is not None:
-            status, message = "failed", f"{type(self._error).__name__}: {self._error}"
-        elif self._cancel.is_set():
-            status, message = "cancelled", "cancelled"
-        else:
-            status, message = "complete", ""
-        with param.edit_constant(self):
-            self.param.update(status=status, message=message, running=False)
-        if on_done is not None:
-            on_done(status, self._error)
-
-
-def _iterate(factory: Factory, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
-    """Emit the items of ``factory(cancel)`` until it ends or ``cancel`` is set."""
-    iterator = None
-    try:
-        iterator = factory(cancel)
-        for item in iterator:
-            emit(item)
-            if cancel.is_set():
-                break
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:  # noqa: BLE001
-                log.exception("closing the job's generator failed")
+    def running(self) -> bool:
+        return self.status == "running"
 
 
 def served(doc: Any = None) -> bool:
@@ -206,31 +93,148 @@ def served(doc: Any = None) -> bool:
     return doc is not None and getattr(doc, "session_context", None) is not None
 
 
-def _session_dispatch(doc: Any, delay_ms: int = 0) -> Dispatch:
-    """Schedule callbacks on ``doc``'s event loop (``delay_ms`` later) when served, else
-    call them directly."""
-    if not served(doc):
-        return lambda callback: callback()
+class Jobs(param.Parameterized):
+    """The session's background work: lanes of one job each, drained on the session's loop."""
 
-    def held(callback: Callable[[], None]) -> None:
-        # one message for all the changes a push makes (each change would otherwise be
-        # sent on its own, and while the worker holds the GIL every send waits its turn)
-        with set_curdoc(doc), pn.io.hold(doc):
-            callback()
+    busy = param.List(default=[], constant=True, doc="Lanes whose job is running.")
 
-    def dispatch(callback: Callable[[], None]) -> None:
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._queue: queue.SimpleQueue[tuple[int, str, Any]] = queue.SimpleQueue()
+        self._jobs: dict[str, Job] = {}
+        self._ids = itertools.count(1)
+        self._doc = pn.state.curdoc if served() else None
+        self._poll: Any = None
+        if self._doc is not None:
+            pn.state.on_session_destroyed(lambda context: self.cancel())
+
+    # ------------------------------------------------------------------ submitting
+    def submit(self, lane: str, work: Work, on_items: OnItems | None = None,
+               on_done: OnDone | None = None, *, supersede: bool = False,
+               min_interval: float = MIN_INTERVAL) -> Job:
+        """Run ``work`` on a worker thread in ``lane``.
+
+        Raises
+        ------
+        JobBusy
+            When the lane's job is still running and ``supersede`` is False.
+        """
+        old = self._jobs.get(lane)
+        if old is not None and old.running:
+            if not supersede:
+                raise JobBusy("a run is already in progress: cancel it or wait until it ends")
+            old.cancel()  # its thread ends on its own; what it still emits is dropped
+        job = Job(lane, next(self._ids), on_items, on_done, min_interval)
+        self._jobs[lane] = job
+        self._set_busy()
+        job.thread = threading.Thread(target=self._produce, args=(job, work), daemon=True,
+                                      name=f"le-job-{lane}")
+        job.thread.start()
+        self._start_polling()
+        return job
+
+    def running(self, lane: str) -> bool:
+        """Whether ``lane`` has a job whose end has not been delivered yet."""
+        job = self._jobs.get(lane)
+        return job is not None and job.running
+
+    def cancel(self, lane: str | None = None, *, discard: bool = False) -> None:
+        """Ask the job of ``lane`` (every lane's, by default) to stop; with ``discard``,
+        whatever it still produces is dropped and its callbacks are never called."""
+        for name, job in list(self._jobs.items()):
+            if lane is None or name == lane:
+                job.cancel()
+                if discard:
+                    del self._jobs[name]
+        self._set_busy()
+
+    # ------------------------------------------------------------------ worker side
+    def _produce(self, job: Job, work: Work) -> None:
+        def emit(item: Any) -> None:
+            self._queue.put((job.ident, "item", item))
+
         try:
-            if delay_ms:
-                doc.add_timeout_callback(partial(held, callback), delay_ms)
+            result = work(job.cancel_event, emit)
+            if result is not None:
+                emit(result)
+            end: tuple[str, BaseException | None] = (
+                "cancelled" if job.cancel_event.is_set() else "complete", None)
+        except BaseException as exc:  # noqa: BLE001 - reported to the session
+            log.exception("background job %r failed", job.lane)
+            end = ("failed", exc)
+        self._queue.put((job.ident, "end", end))
+
+    # ------------------------------------------------------------------ loop side
+    def drain(self) -> None:
+        """Deliver what the workers have produced (on the session's loop when served)."""
+        current = {job.ident: job for job in self._jobs.values()}
+        while True:
+            try:
+                ident, kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            job = current.get(ident)
+            if job is None:
+                continue  # superseded: nobody asked for it any more
+            if kind == "item":
+                job.pending.append(payload)
             else:
-                doc.add_next_tick_callback(partial(held, callback))
-        except Exception:  # noqa: BLE001 - the session is gone: nothing left to update
-            log.debug("session closed; dropping a job update")
+                job.ended = payload
+        for job in current.values():
+            if job.running:
+                self._deliver(job)
+        self._set_busy()
+        if not self.busy:
+            self._stop_polling()
 
-    return dispatch
+    def _deliver(self, job: Job) -> None:
+        now = time.monotonic()
+        if job.pending and (job.ended is not None or now - job.delivered_at >= job.min_interval):
+            items, job.pending = job.pending, []
+            job.delivered_at = now
+            try:
+                if job.on_items is not None:
+                    job.on_items(items)
+            except Exception as exc:  # noqa: BLE001 - a view failed: end the job, keep the page
+                log.exception("delivering the items of job %r failed", job.lane)
+                job.cancel()
+                job.ended = ("failed", exc)
+        if job.ended is not None and not job.pending and self._jobs.get(job.lane) is job:
+            job.status, job.error = job.ended
+            if job.on_done is not None:
+                job.on_done(job.status, job.error)
 
+    def wait(self, lane: str | None = None, timeout: float | None = None) -> bool:
+        """Drain here until the job of ``lane`` (every lane's, by default) has ended and been
+        delivered; False on timeout.  For tests and scripts, which have no session loop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.drain()
+            lanes = self.busy if lane is None else [lane] if self.running(lane) else []
+            if not lanes:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_MS / 1000)
 
-def call_later(callback: Callable[[], None], delay_ms: int) -> None:
-    """Call ``callback`` ``delay_ms`` later on the current session's event loop, as a
-    message of its own (at once when there is no session: tests, scripts)."""
-    _session_dispatch(pn.state.curdoc, delay_ms)(callback)
+    def _set_busy(self) -> None:
+        busy = [lane for lane, job in self._jobs.items() if job.running]
+        if busy != self.busy:
+            with param.edit_constant(self):
+                self.busy = busy
+
+    def _start_polling(self) -> None:
+        if self._doc is None or self._poll is not None:
+            return
+        with set_curdoc(self._doc):
+            self._poll = pn.state.add_periodic_callback(self._drain_held, period=POLL_MS)
+
+    def _stop_polling(self) -> None:
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+
+    def _drain_held(self) -> None:
+        # one message to the browser for all the changes a drain makes
+        with pn.io.hold(self._doc):
+            self.drain()

@@ -21,9 +21,10 @@ from panel.viewable import Viewer
 
 import model_core as mc
 
+from . import plots
 from .state import StateParameter, free_parameters
 
-__all__ = ["Learn", "likelihood_formula"]
+__all__ = ["Learn", "bounds_section", "likelihood_formula"]
 
 _FORMULAS = {
     "uncorrelated_background": r"""
@@ -68,6 +69,52 @@ def likelihood_formula(kind: str) -> str:
     return _FORMULAS.get(kind, "The model's NLL as defined by its workspace.")
 
 
+def bounds_section(model: mc.Model, best: mc.FitResult, confidence_level: float,
+                   intervals: dict[str, Any]) -> str:
+    """What the bounds of the model on screen do to its intervals (Markdown)."""
+    bounded = [n for n in free_parameters(model)
+               if np.isfinite(model.bounds[model.index(n)]).any()]
+    cl = plots.format_level(confidence_level)
+    text = r"""
+### Intervals at a physical bound
+Some parameters cannot take every value: a signal strength $\mu \ge 0$ (fewer than zero
+signal events is unphysical), a scale factor $\gamma > 0$. The fit and the profiles stay
+within these bounds, so an interval that would reach past one is cut at the bound.
+"""
+    if not bounded:
+        return text + ("\nThe model on screen has no bounded parameter: load the "
+                       "**One-bin counting experiment** preset ($\\mu \\ge 0$) to see one.\n")
+    lines = []
+    for name in bounded:
+        i = model.index(name)
+        lo, hi = model.bounds[i]
+        value = best.x[i]
+        line = f"- `{name}` ∈ [{lo:g}, {hi:g}], best fit {value:.4g}"
+        if bool(best.at_bound[i]):
+            line += (": **on the bound**. The likelihood is largest at the bound itself, "
+                     "with a slope pointing out of the allowed range; Δχ² is measured from "
+                     "there, and the interval is one-sided")
+        interval = intervals.get(name)
+        if interval is not None:
+            line += f"; its {cl} CL profile interval is {plots.format_interval(interval)}"
+            if "bound" in (interval.lower_kind, interval.upper_kind):
+                line += (" — cut at the bound: the data alone would allow values beyond "
+                         "it, so the interval is shorter than the curve would make it")
+        else:
+            line += f"; its {cl} CL interval appears in the Profiles tab"
+        lines.append(line + ".")
+    return text + "\nIn the model on screen:\n\n" + "\n".join(lines) + r"""
+
+Near a bound Wilks' theorem needs care. When the true value lies on the bound, the
+profile likelihood ratio does not follow $\chi^2_1$ but $\tfrac12\delta_0 + \tfrac12\chi^2_1$
+(half the pseudo-experiments put the best fit on the bound, where $\Delta\chi^2 = 0$;
+Chernoff's theorem), so the threshold $\Delta_1$ then gives a one-sided limit with more
+than the nominal coverage, and an interval cut at a bound does not cover exactly the
+stated CL. Try it: load the **One-bin counting experiment**, lower $n$ below $b$ and
+watch $\hat\mu$ stop at 0 and the interval become $[0, \text{upper}]$.
+"""
+
+
 class Learn(Viewer):
     """Explanations tied to the session's current model."""
 
@@ -79,21 +126,18 @@ class Learn(Viewer):
         super().__init__(**params)
         self.text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["le-learn"],
                                      max_width=900, plugins=[MATH_PLUGIN])
-        self._stale = False
-        self.state.param.watch(self._update, ["best", "confidence_level"])
-        self._update()  # writes the text, or marks it stale when created off screen
+        self.state.param.watch(self._update, ["best", "confidence_level", "sigmas"])
+        self.state.analysis.param.watch(self._update, "results")
+        self._shown()
 
     def _update(self, *events: Any) -> None:
-        if not self.active:
-            self._stale = True
-            return
-        self._stale = False
-        self.text.object = self.markdown()
+        if self.active:
+            self.text.object = self.markdown()
 
     @param.depends("active", watch=True)
     def _shown(self) -> None:
-        if self.active and self._stale:
-            self._update()
+        self.state.analysis.want("learn", self.active)
+        self._update()
 
     def markdown(self) -> str:
         """The whole text for the current model."""
@@ -120,6 +164,10 @@ class Learn(Viewer):
                     "eigenvalue is zero, so the quadratic picture gives an infinitely long "
                     "region. Whitening alone would squash that valley to a point; the finder "
                     "guards against it and its chains walk along the valley instead.")
+        results = state.analysis.results if state.analysis.revision == state.revision else {}
+        intervals = {n: r.intervals.get(cl) for n, r in results.items()
+                     if r.intervals.get(cl) is not None}
+        bounds = bounds_section(model, best, cl, intervals)
         return rf"""
 ### The likelihood
 The current model, **{spec.name}**, is a `{spec.kind}` likelihood:
@@ -155,8 +203,10 @@ is the level $T = \mathrm{{NLL}}_\min + \Delta_k / 2$. For this model:
 |---|---|---|
 {rows}
 
-The orange line in each profile is $\Delta_1$; the orange contour on the map is $\Delta_2$;
-the white lines are the 1σ and 2σ levels for two parameters.
+The dashed orange line in each profile is $\Delta_1$; the dashed orange contour on the map
+is $\Delta_2$; the solid lines are the sigma levels chosen at the top of the page (1σ is
+$\Delta_1 = 1$ in a profile, $\Delta_2 = 2.30$ on the map).
+{bounds}
 
 ### Whitening
 Near the best fit $\mathrm{{NLL}} \approx \mathrm{{NLL}}_\min + \tfrac12\,\delta^{{\mathsf T}}

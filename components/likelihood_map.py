@@ -1,18 +1,22 @@
-"""The likelihood map: NLL or Delta chi-square over two parameters, with contours,
-gradient arrows and the best fit.
+"""The likelihood map: NLL or Delta chi-square over two parameters, with contours at the
+levels on display, gradient arrows and the best fit.
 
 The figure (:class:`~components.map_figure.MapFigure`, plain Bokeh) is built
 once: an accepted edit recomputes the grid (``model_core.nll_grid``) and the
-figure's data are replaced in place, keeping the user's zoom.  Only a change of
-axes or of range fits the view to the new grid.  The range is chosen from the
-best fit and the Hessian (``model_core.region_extent``, which copes with flat
-directions) when the axes change, when the best fit leaves the range, or on
-request.
+figure's data are replaced in place, keeping the user's zoom.  The range is chosen
+from the best fit and the Hessian (``model_core.region_extent``, which copes with flat
+directions) when the axes change, when the best fit leaves the range, when a new model
+is loaded (unless the user has zoomed or typed a range), or on request.
+
+With the other parameters profiled, every grid point is a fit: a coarse grid is drawn
+at once and a fine one, computed in the session's background lane ``"map"``, replaces it
+when ready (a newer request supersedes it).
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,13 +31,20 @@ from . import plots
 from .map_figure import MapFigure
 from .state import StateParameter, free_parameters
 
-__all__ = ["LikelihoodMap"]
+__all__ = ["FINE_PROFILE", "LikelihoodMap", "RESOLUTION"]
 
 _QUANTITIES = {"Δχ²": "dchi2", "NLL": "nll"}
 _OTHERS = {"fixed at the best fit": "fixed", "profiled (re-fitted)": "profile"}
+#: Grid points per side drawn at once: a fixed-parameter grid costs little; a profiled one
+#: is a fit per point, so it starts coarse ...
 RESOLUTION = {"fixed": 81, "profile": 31}
+#: ... and is replaced by this finer one from the background (a narrow valley then spans
+#: several pixels instead of one blocky step).
+FINE_PROFILE = 81
 #: The range shows the region out to this multiple of the largest contour level.
 RANGE_MARGIN = 1.6
+_VIEW = ("x_axis", "y_axis", "others", "auto_range")
+_RANGES = ("x_range", "y_range")
 
 
 class LikelihoodMap(Viewer):
@@ -51,28 +62,44 @@ class LikelihoodMap(Viewer):
     grid = param.ClassSelector(class_=mc.GridResult, allow_None=True, doc="""
         The grid on display (None when the model has fewer than two free parameters).""")
     frame = param.Integer(default=0, doc="Incremented when the view is fitted to a new range.")
-    message = param.String(default="")
+    user_zoomed = param.Boolean(default=False, doc="""
+        The user zoomed, panned or typed a range since the last automatic one: a newly
+        loaded model keeps it.""")
+    elapsed = param.Number(default=0.0, doc="Seconds the grid on display took.")
+    refining = param.Boolean(default=False, doc="A finer profiled grid is being computed.")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._quiet = False
         self.figure = MapFigure()
-        self.pane = pn.pane.Bokeh(self.figure.figure)
+        self.pane = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width")
         # a widget, not an HTML pane: updating a pane re-sends its stylesheets, which makes
         # Bokeh re-walk the whole document (~100 ms per edit)
         self.info = pn.widgets.StaticText(value="", css_classes=["le-info"],
                                           sizing_mode="stretch_width")
-        self.notice = pn.pane.Alert("", alert_type="info", visible=False)
+        self.notice = pn.pane.HTML("", visible=False, css_classes=["le-notice"])
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
             self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][000]",
-            sizing_mode="stretch_width", margin=(2, 10)) for name in ("x_range", "y_range")}
+            sizing_mode="stretch_width", margin=(2, 10)) for name in _RANGES}
+        self._generation = self.state.generation
+        #: the last automatic ranges, and the view (x and y start, end) the map last set
+        self._auto: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self._set_view: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self.param.watch(self._inputs_changed, [*_VIEW, *_RANGES])
         self.state.param.watch(self._on_model, "best")
-        self.state.param.watch(self._on_level, "confidence_level")
+        self.state.param.watch(self._on_levels, ["confidence_level", "sigmas"])
+        fig = self.figure.figure
+        for n, axis in enumerate((fig.x_range, fig.y_range)):
+            axis.on_change("start", partial(self._browser_range, n))
+            axis.on_change("end", partial(self._browser_range, n))
+        fig.on_change("inner_width", self._frame_changed)
+        fig.on_change("inner_height", self._frame_changed)
         self._on_model()
 
-    # ------------------------------------------------------------------ computing
+    # ------------------------------------------------------------------ inputs
     def _on_model(self, *events: Any) -> None:
         free = free_parameters(self.state.model)
+        new_model = self.state.generation != self._generation
+        self._generation = self.state.generation
         if len(free) < 2:
             self.grid = None
             self.pane.visible = False
@@ -82,41 +109,45 @@ class LikelihoodMap(Viewer):
             return
         self.notice.visible = False
         self.pane.visible = True
-        x, y = self.x_axis, self.y_axis
-        if x not in free:
-            x = free[0]
-        if y not in free or y == x:
-            y = next(n for n in free if n != x)
-        axes_changed = (x, y) != (self.x_axis, self.y_axis) or \
-            list(self.param.x_axis.objects) != free
-        self._set_quietly(x_axis=x, y_axis=y, objects=free)
-        best = self.state.best.x
-        outside = not (self.x_range[0] <= best[self.state.model.index(x)] <= self.x_range[1]
-                       and self.y_range[0] <= best[self.state.model.index(y)] <= self.y_range[1])
-        self.recompute(new_range=axes_changed or outside)
+        x = self.x_axis if self.x_axis in free else free[0]
+        y = self.y_axis if self.y_axis in free and self.y_axis != x else next(
+            n for n in free if n != x)
+        axes_changed = (x, y) != (self.x_axis, self.y_axis)
+        model, best = self.state.model, self.state.best
+        outside = not (self.x_range[0] <= best.x[model.index(x)] <= self.x_range[1]
+                       and self.y_range[0] <= best.x[model.index(y)] <= self.y_range[1])
+        updates: dict[str, Any] = dict(x_axis=x, y_axis=y)
+        if axes_changed or outside or (new_model and not self.user_zoomed):
+            updates.update(self._auto_ranges(x, y), user_zoomed=False)
+        # new choices and the new axes reach the watchers together (an axis selector whose
+        # value left its options picks another one meanwhile)
+        with param.parameterized.batch_call_watchers(self):
+            self.param.x_axis.objects = free
+            self.param.y_axis.objects = free
+            changed = self._update(**updates)
+        if not changed:
+            self.recompute(reset_range=False)
 
-    def _set_quietly(self, *, objects: list[str], **values: Any) -> None:
-        self._quiet = True
-        try:
-            self.param.x_axis.objects = objects
-            self.param.y_axis.objects = objects
-            self.param.update(**values)
-        finally:
-            self._quiet = False
+    def _update(self, **values: Any) -> bool:
+        """Set params at once (one recompute); False when none of them changed."""
+        changed = {k: v for k, v in values.items() if getattr(self, k) != v}
+        self.param.update(**changed)
+        return bool(set(changed) & {*_VIEW, *_RANGES})
 
-    @param.depends("x_axis", "y_axis", "others", "auto_range", watch=True)
-    def _on_axes(self) -> None:
-        if self._quiet or self.grid is None and len(free_parameters(self.state.model)) < 2:
+    def _inputs_changed(self, *events: param.parameterized.Event) -> None:
+        names = {event.name for event in events}
+        if names & set(_VIEW) and not names & set(_RANGES):
+            # a new view: choose its range (which brings us back here with the ranges)
+            free = list(self.param.x_axis.objects)
+            y = self.y_axis if self.y_axis != self.x_axis else next(
+                n for n in free if n != self.x_axis)
+            if not self._update(y_axis=y, user_zoomed=False,
+                                **self._auto_ranges(self.x_axis, y)):
+                self.recompute(reset_range=True)
             return
-        if self.x_axis == self.y_axis:
-            free = free_parameters(self.state.model)
-            self._set_quietly(objects=free, y_axis=next(n for n in free if n != self.x_axis))
-        self.recompute(new_range=True)
-
-    @param.depends("x_range", "y_range", watch=True)
-    def _on_range(self) -> None:
-        if not self._quiet:
-            self.recompute(new_range=False, new_frame=True)
+        if (self.x_range, self.y_range) != self._auto:
+            self.user_zoomed = True  # typed into the range boxes
+        self.recompute(reset_range=True)
 
     @param.depends("x_range", "y_range", watch=True)
     def _sync_sliders(self) -> None:
@@ -127,18 +158,38 @@ class LikelihoodMap(Viewer):
             pad = 0.5 * (hi - lo)
             slider.param.update(start=lo - pad, end=hi + pad, step=(hi - lo) / 200)
 
-    def _on_level(self, event: Any) -> None:
+    def _browser_range(self, n: int, attr: str, old: Any, new: Any) -> None:
+        """A zoom or pan moves both ends of axis ``n``'s range away from the view this map
+        set (while the map sets a view, one end at a time, an end always matches)."""
+        if self._set_view is None:
+            return
+        axis = (self.figure.figure.x_range, self.figure.figure.y_range)[n]
+        start, end = self._set_view[n]
+        if axis.start != start and axis.end != end:
+            self.user_zoomed = True
+
+    def _frame_changed(self, attr: str, old: Any, new: Any) -> None:
+        self._draw(reset_range=False)  # the arrows' directions depend on the frame's shape
+
+    def _on_levels(self, *events: Any) -> None:
         self._draw(reset_range=False)
 
     @param.depends("quantity", watch=True)
     def _on_quantity(self) -> None:
         self._draw(reset_range=False)
 
-    def suggested_range(self, name: str) -> tuple[float, float]:
-        """Where the region of the largest drawn contour ends along ``name``, with a margin."""
+    # ------------------------------------------------------------------ computing
+    def _auto_ranges(self, x: str, y: str) -> dict[str, tuple[float, float]]:
+        self._auto = (self.suggested_range(x, y), self.suggested_range(y, x))
+        return {"x_range": self._auto[0], "y_range": self._auto[1]}
+
+    def suggested_range(self, name: str, other: str | None = None) -> tuple[float, float]:
+        """Where the region of the largest drawn contour ends along ``name`` (with ``other``
+        the map's other axis), with a margin."""
         model, best = self.state.model, self.state.best
-        delta = max(level.delta for level in plots.map_levels(self.state.confidence_level))
-        other = self.y_axis if name == self.x_axis else self.x_axis
+        other = other or (self.y_axis if name == self.x_axis else self.x_axis)
+        levels = plots.drawn_levels(self.state.confidence_level, self.state.sigmas)
+        delta = max(level.delta(2) for level in levels)
         minimise = [n for n in free_parameters(model) if n != name]
         if self.others == "fixed":
             minimise = [other]
@@ -151,38 +202,42 @@ class LikelihoodMap(Viewer):
             lo, hi = (lo, lo + 1.0) if np.isfinite(low_bound) else (hi - 1.0, hi)
         return float(lo), float(hi)
 
-    def recompute(self, *, new_range: bool, new_frame: bool = False) -> None:
-        """Compute the grid for the current axes (and a new automatic range if asked)."""
+    def _compute(self, n: int) -> mc.GridResult:
         model, best = self.state.model, self.state.best
-        start = time.perf_counter()
-        if new_range:
-            self._quiet = True
-            try:
-                self.param.update(x_range=self.suggested_range(self.x_axis),
-                                  y_range=self.suggested_range(self.y_axis))
-            finally:
-                self._quiet = False
-        n = RESOLUTION[self.others]
         xs, ys = np.linspace(*self.x_range, n), np.linspace(*self.y_range, n)
-        grid = mc.nll_grid(model, (self.x_axis, self.y_axis), xs, ys, mode=self.others,
+        return mc.nll_grid(model, (self.x_axis, self.y_axis), xs, ys, mode=self.others,
                            at=best.x)
-        elapsed = time.perf_counter() - start
-        fixed_text = ", ".join(f"{name} = {best.x[i]:.4g}" for i, name in
-                               enumerate(model.parameter_names)
-                               if name not in (self.x_axis, self.y_axis))
-        how = "fixed at" if self.others == "fixed" else "profiled; best fit"
-        finite = np.isfinite(grid.nll)
-        failed = int((~grid.success & finite).sum())
-        self.message = (f"others {how}: {fixed_text or '—'} · NLL<sub>min</sub> = {best.fun:.6g}"
-                        f" · {n}×{n} grid, computed in {1e3 * elapsed:.0f} ms"
-                        + (f" · {failed} points did not converge" if failed else "")
-                        + (" · grey: some expected rate ≤ 0 (likelihood zero)"
-                           if not finite.all() else ""))
-        self.info.value = self.message
-        self.grid = grid
-        if new_range or new_frame:
+
+    def recompute(self, *, reset_range: bool) -> None:
+        """Compute the grid for the current axes and range (with ``reset_range``, the view is
+        fitted to it); a profiled grid is refined in the background."""
+        start = time.perf_counter()
+        self.state.jobs.cancel("map", discard=True)
+        self.refining = False
+        self.grid = self._compute(RESOLUTION[self.others])
+        self.elapsed = time.perf_counter() - start
+        if reset_range:
             self.frame += 1
-        self._draw(reset_range=new_range or new_frame)
+        self._draw(reset_range=reset_range)
+        if self.others == "profile":
+            self._refine()
+
+    def _refine(self) -> None:
+        model, best, request = self.state.model, self.state.best, (
+            self.x_axis, self.y_axis, self.x_range, self.y_range)
+        xs, ys = (np.linspace(*r, FINE_PROFILE) for r in (self.x_range, self.y_range))
+        start = time.perf_counter()
+
+        def work(cancel: Any, emit: Any) -> mc.GridResult:
+            return mc.nll_grid(model, request[:2], xs, ys, mode="profile", at=best.x)
+
+        def done(items: list[mc.GridResult]) -> None:
+            self.param.update(grid=items[-1], elapsed=time.perf_counter() - start,
+                              refining=False)
+            self._draw(reset_range=False)
+
+        self.refining = True
+        self.state.jobs.submit("map", work, done, supersede=True)
 
     # ------------------------------------------------------------------ display
     def _draw(self, *, reset_range: bool) -> None:
@@ -192,19 +247,38 @@ class LikelihoodMap(Viewer):
             return
         best, model = self.state.best, self.state.model
         bx, by = (best.x[model.index(p)] for p in grid.parameters)
+        levels = plots.drawn_levels(self.state.confidence_level, self.state.sigmas)
         layers = plots.map_layers(grid, (bx, by), best.fun, quantity=self.quantity,
-                                  levels=plots.map_levels(self.state.confidence_level))
+                                  levels=levels, frame=self.figure.frame)
+        self.info.value = self.describe()
+        if reset_range:
+            self._set_view = self.figure.view_of(layers)
         # a plain Bokeh figure changed from a Panel callback: dispatch its changes to the
         # page (Panel's own widgets do this themselves)
         with unlocked():
             self.figure.show(layers, reset_range=reset_range)
 
+    def describe(self) -> str:
+        """The line under the map: the other parameters, NLL_min, grid and what failed."""
+        grid, model, best = self.grid, self.state.model, self.state.best
+        n = len(grid.x_values)
+        fixed_text = ", ".join(f"{name} = {best.x[i]:.4g}" for i, name in
+                               enumerate(model.parameter_names) if name not in grid.parameters)
+        how = "fixed at" if grid.mode == "fixed" else "profiled; best fit"
+        finite = np.isfinite(grid.nll)
+        failed = int((~grid.success & finite).sum())
+        return (f"others {how}: {fixed_text or '—'} · NLL<sub>min</sub> = {best.fun:.6g}"
+                f" · {n}×{n} grid, computed in {1e3 * self.elapsed:.0f} ms"
+                + (" · a finer grid is on its way" if self.refining else "")
+                + (f" · {failed} points did not converge" if failed else "")
+                + (" · grey: some expected rate ≤ 0 (likelihood zero)"
+                   if not finite.all() else ""))
+
     def controls(self) -> pn.viewable.Viewable:
         """Axis, quantity, mode and range widgets, in two rows above the map."""
-        compact = dict(sizing_mode="stretch_width", margin=(2, 5))
         return pn.Column(
-            pn.Row(pn.widgets.Select.from_param(self.param.x_axis, width=90, margin=(2, 5)),
-                   pn.widgets.Select.from_param(self.param.y_axis, width=90, margin=(2, 5)),
+            pn.Row(pn.widgets.Select.from_param(self.param.x_axis, width=110, margin=(2, 5)),
+                   pn.widgets.Select.from_param(self.param.y_axis, width=110, margin=(2, 5)),
                    pn.Column(pn.pane.HTML("<small>Colour</small>", margin=(0, 5)),
                              pn.widgets.RadioButtonGroup.from_param(
                                  self.param.quantity, options=_QUANTITIES, color="light",
@@ -212,13 +286,13 @@ class LikelihoodMap(Viewer):
                    pn.Column(pn.pane.HTML("<small>Other parameters</small>", margin=(0, 5)),
                              pn.widgets.RadioButtonGroup.from_param(
                                  self.param.others, options=_OTHERS, color="light",
-                                 **compact), sizing_mode="stretch_width"),
+                                 width=300, margin=(2, 5))),
                    sizing_mode="stretch_width"),
             pn.Row(self.sliders["x_range"], self.sliders["y_range"],
                    pn.widgets.Button.from_param(self.param.auto_range, color="light",
                                                 width=100, margin=(18, 5, 2, 5)),
                    sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", css_classes=["le-controls"])
+            sizing_mode="stretch_width", css_classes=["le-controls"], margin=(2, 5))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.controls(), self.notice, self.pane, self.info,

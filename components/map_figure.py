@@ -6,12 +6,17 @@ server and re-create glyphs in the browser; here an update replaces the data of
 a few ``ColumnDataSource`` objects and a handful of text and colour properties,
 so only those travel to the browser, and the ranges (the user's zoom) are left
 alone unless a new range is asked for.
+
+The figure fills the width it is given; the legend and the colour bar sit outside the
+data.  Gradient arrows are drawn twice, a dark halo under a white line, so that they
+show on every colour of the palette.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from bokeh.core.properties import value
+from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
     ColorBar,
     ColumnDataSource,
@@ -24,13 +29,29 @@ from bokeh.models import (
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
-from .plots import MAP_SIZE, MapLayers, arrow_segments
+from .plots import Level, MapLayers, arrow_segments
+from .state import SIGMAS
 
-__all__ = ["MapFigure"]
+__all__ = ["MAP_HEIGHT", "MapFigure", "level_style"]
 
-#: Contour levels drawn (1 sigma, 2 sigma, the chosen CL).
-N_LEVELS = 3
+#: Height of the map in pixels (its width follows the page).
+MAP_HEIGHT = 620
+#: One line slot per level that can be drawn: the sigma levels and the chosen CL.
+N_LEVELS = len(SIGMAS) + 1
+#: Line colours of the sigma levels (light, on the mostly dark palette) and of the CL line.
+SIGMA_COLORS = {1: "#ffffff", 2: "#c6dbef", 3: "#bcbddc"}
+CL_COLOR = "#ff7f0e"
+#: The CL line is dashed and drawn last: a sigma line at (nearly) the same level shows
+#: through its gaps.
+CL_DASH = [8, 6]
 _EMPTY_SEGMENTS = {"x0": [], "y0": [], "x1": [], "y1": []}
+
+
+def level_style(level: Level) -> dict[str, object]:
+    """Colour and dash of ``level``'s line."""
+    if level.sigma is None:
+        return {"line_color": CL_COLOR, "line_dash": CL_DASH}
+    return {"line_color": SIGMA_COLORS.get(level.sigma, "#ffffff"), "line_dash": "solid"}
 
 
 class MapFigure:
@@ -48,54 +69,83 @@ class MapFigure:
         self.best_source = ColumnDataSource({"x": [], "y": []})
         self.mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0,
                                         high_color="#fde725", nan_color="#d9d9d9")
-        fig = figure(frame_width=MAP_SIZE, frame_height=MAP_SIZE, width=MAP_SIZE + 170,
-                     height=MAP_SIZE + 80, x_range=Range1d(0.0, 1.0),
-                     y_range=Range1d(0.0, 1.0), tools="pan,wheel_zoom,box_zoom,reset,save",
-                     active_scroll="wheel_zoom", toolbar_location="right",
-                     output_backend="canvas")
+        fig = figure(sizing_mode="stretch_width", height=MAP_HEIGHT, min_width=360,
+                     x_range=Range1d(0.0, 1.0), y_range=Range1d(0.0, 1.0),
+                     tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
+                     toolbar_location="above", output_backend="canvas")
         fig.grid.visible = False
         fig.title.update(text_font_size="14px", text_font_style="bold")
         image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh",
                           source=self.image_source, color_mapper=self.mapper)
+        self.arrows = [
+            fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.arrow_source,
+                        line_color="#1a1a1a", line_width=3.4, line_alpha=0.55),
+            fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.arrow_source,
+                        line_color="white", line_width=1.4, line_alpha=0.95)]
         self.lines = [fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=source,
                                   line_width=2.5) for source in self.line_sources]
-        arrows = fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.arrow_source,
-                             line_color="white", line_width=1.4, line_alpha=0.85)
         best = fig.scatter(x="x", y="y", source=self.best_source, marker="star", size=20,
                            fill_color="#e6194b", line_color="white", line_width=1.5)
         self.hover = HoverTool(renderers=[image], tooltips=[("x", "$x"), ("y", "$y")])
         fig.add_tools(self.hover)
-        self.legend_items = [LegendItem(label=" ", renderers=[line]) for line in self.lines]
-        self.legend_items += [LegendItem(label="−∇NLL (ascent of log L)", renderers=[arrows]),
-                              LegendItem(label="best fit", renderers=[best])]
-        fig.add_layout(Legend(
-            items=self.legend_items, location="top_left", background_fill_color="#17324d",
-            background_fill_alpha=0.55, label_text_color="white",
-            label_text_font_size="11px", spacing=0, padding=4, border_line_alpha=0))
-        self.colorbar = ColorBar(color_mapper=self.mapper, title="Δχ²", width=20)
+        self.level_items = [LegendItem(label=" ", renderers=[line]) for line in self.lines]
+        self.fixed_items = [LegendItem(label="−∇NLL (ascent of log L)", renderers=self.arrows),
+                            LegendItem(label="best fit", renderers=[best])]
+        self.legend = Legend(items=list(self.fixed_items), location="top_left",
+                             label_text_font_size="12px", spacing=2, padding=6,
+                             border_line_alpha=0, title="Δχ² levels (2 parameters)",
+                             title_text_font_size="12px")
+        self.colorbar = ColorBar(color_mapper=self.mapper, title="Δχ²", width=16)
         fig.add_layout(self.colorbar, "right")
+        fig.add_layout(self.legend, "right")
         self.figure = fig
 
-    def show(self, layers: MapLayers, *, reset_range: bool) -> None:
-        """Draw ``layers``; with ``reset_range``, fit the view to the grid."""
+    @property
+    def frame(self) -> tuple[float, float]:
+        """Width and height of the data area in the browser (square until it is known)."""
+        try:
+            width, height = self.figure.inner_width, self.figure.inner_height
+        except UnsetValueError:  # not drawn yet: the browser sends the size once it has
+            return 1.0, 1.0
+        return (float(width), float(height)) if width and height else (1.0, 1.0)
+
+    @staticmethod
+    def view_of(layers: MapLayers) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The x and y ranges that show the whole grid (pixels centred on its points)."""
         x, y = layers.x, layers.y
         dx = (x[-1] - x[0]) / max(len(x) - 1, 1)
         dy = (y[-1] - y[0]) / max(len(y) - 1, 1)
-        # pixels centred on the grid points; float32 halves what goes to the browser
-        extent = (x[0] - dx / 2, x[-1] + dx / 2, y[0] - dy / 2, y[-1] + dy / 2)
+        return (x[0] - dx / 2, x[-1] + dx / 2), (y[0] - dy / 2, y[-1] + dy / 2)
+
+    def show(self, layers: MapLayers, *, reset_range: bool) -> None:
+        """Draw ``layers`` (computed for :attr:`frame`); with ``reset_range``, fit the view
+        to the grid."""
+        x, y = layers.x, layers.y
+        (x_lo, x_hi), (y_lo, y_hi) = self.view_of(layers)
+        extent = (x_lo, x_hi, y_lo, y_hi)
+        # float32 halves what goes to the browser
         self.image_source.data = {
             "image": [np.asarray(layers.z, dtype=np.float32)], "x": [extent[0]],
             "y": [extent[2]], "dw": [extent[1] - extent[0]], "dh": [extent[3] - extent[2]]}
         self.mapper.update(low=layers.clim[0], high=layers.clim[1])
-        for renderer, source, item, (level, x0, y0, x1, y1) in zip(
-                self.lines, self.line_sources, self.legend_items, layers.lines, strict=False):
+        items = []
+        for n, (renderer, source, item) in enumerate(zip(self.lines, self.line_sources,
+                                                         self.level_items, strict=True)):
+            if n >= len(layers.lines):
+                source.data = dict(_EMPTY_SEGMENTS)
+                continue
+            level, delta, x0, y0, x1, y1 = layers.lines[n]
             source.data = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
-            renderer.glyph.update(line_color=level.color, line_dash=level.dash)
-            label = f"{level.label} (Δχ²={level.delta:.2f})"
+            renderer.glyph.update(**level_style(level))
+            label = f"{level.label} (Δχ² = {delta:.2f})"
             if getattr(item.label, "value", None) != label:
                 item.label = value(label)
+            items.append(item)
+        items += self.fixed_items
+        if self.legend.items != items:
+            self.legend.items = items
         span = (x[-1] - x[0], y[-1] - y[0])
-        x0, y0, x1, y1 = arrow_segments(layers.arrows, span)
+        x0, y0, x1, y1 = arrow_segments(layers.arrows, span, frame=self.frame)
         self.arrow_source.data = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
         self.best_source.data = {"x": [layers.best[0]], "y": [layers.best[1]]}
         px, py = layers.parameters

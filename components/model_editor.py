@@ -1,13 +1,20 @@
-"""The model editor: kind, bins, covariance, signal expression, parameters, presets, load/save.
+"""The model editor: presets, kind, name, bins, covariance, signal expression, parameters,
+load/save.
 
 The editor keeps a *draft* of the spec (JSON-ready data, possibly invalid).
 Every edit produces a new draft and proposes it to the session state; when
-``model_core.load_spec`` rejects it, the message appears next to the field
-and in a notification, and the state keeps the last valid model, so the plots
-never break.  The counting-kind tables appear only for counting kinds; a
-HistFactory workspace gets its own view (measurement, channels, observed counts,
-interpolation codes) and the same parameters table.  Any model that HistFactory
-can express saves as a pyhf workspace too.
+``model_core.load_spec`` rejects it, the message appears once, next to the field (named
+as on screen), and the state keeps the last valid model, so the plots never break.
+The counting-kind tables appear only for counting kinds; a HistFactory workspace gets its
+own view (measurement, channels, observed counts, interpolation codes) and the same
+parameters table.  Any model that HistFactory can express saves as a pyhf workspace too.
+
+A signal expression that would turn a name into a new parameter (a typo for a template,
+say) is held until the user confirms it; templates it leaves unused are pointed out.
+While the name of the model is not one the user typed, it follows structural edits.
+
+Handlers compare what a widget now shows with the draft, so the editor can set its
+widgets from the draft without re-entering them.
 """
 
 from __future__ import annotations
@@ -23,12 +30,12 @@ import param
 from panel.viewable import Viewer
 
 import model_core as mc
-from model_core.examples import example_names
 from model_core.spec import KINDS, parameter_layout
 
 from . import spec_edit, workspace_edit
 from .editor_tables import BinsTable, CovarianceTable, ParametersTable
-from .feedback import SECTIONS, describe, notify, section_for
+from .feedback import SECTIONS, correlation_error, describe, section_for
+from .presets import presets
 from .state import StateParameter, is_counting
 from .workspace_editor import WorkspaceEditor
 
@@ -40,6 +47,10 @@ _KIND_LABELS = {
     "multivariate_normal": "Multivariate normal",
 }
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The preset selector's first entry (the model in use may not be a preset).
+CHOOSE = "Choose a preset…"
+#: Sections whose errors show in an alert box (the expression's show in its feedback line).
+_ALERTS = tuple(s for s in SECTIONS if s != "expression")
 
 
 class ModelEditor(Viewer):
@@ -49,15 +60,23 @@ class ModelEditor(Viewer):
     draft = param.Dict(default={}, doc="The spec being edited (may be invalid).")
     covariance_mode = param.Selector(default="covariance", objects=["covariance", "correlation"],
                                      label="Edit the matrix as")
+    pending_expression = param.String(default="", doc="""
+        A signal expression held until the user confirms the new parameters it brings.""")
+    name_source = param.Selector(default="preset", objects=["preset", "auto", "user"], doc="""
+        Where the model's name came from: a loaded model, the editor (it then follows
+        structural edits) or the user (it is kept).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.alerts = {s: pn.pane.Alert("", alert_type="danger", visible=False,
-                                        css_classes=["le-error"], margin=(4, 5))
-                       for s in SECTIONS}
-        self.preset = pn.widgets.Select(label="Load a preset",
-                                        options=["(current)", *example_names()],
-                                        value="(current)", sizing_mode="stretch_width")
+        self.alerts = {s: pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
+                                       css_classes=["le-alert", "le-alert-danger", "le-error"],
+                                       margin=(4, 5)) for s in _ALERTS}
+        self.preset = pn.widgets.Select(
+            label="Load a preset", value="", sizing_mode="stretch_width",
+            options={CHOOSE: "", **{p.name: p.key for p in presets()}})
+        self.description = pn.widgets.StaticText(value="", css_classes=["le-muted",
+                                                                         "le-description"],
+                                                 sizing_mode="stretch_width", margin=(0, 5))
         self.name_input = pn.widgets.TextInput(label="Name", sizing_mode="stretch_width")
         self.kind = pn.widgets.Select(label="Likelihood kind",
                                       options={v: k for k, v in _KIND_LABELS.items()},
@@ -92,7 +111,13 @@ class ModelEditor(Viewer):
         self.expression = pn.widgets.TextInput(label="Signal expression",
                                                sizing_mode="stretch_width")
         self.expression_feedback = pn.widgets.StaticText(value="", css_classes=["le-feedback"],
-                                                sizing_mode="stretch_width", margin=(0, 5))
+                                                         sizing_mode="stretch_width",
+                                                         margin=(0, 5))
+        self.confirm_expression = pn.widgets.Button(label="Use it: add the new parameter",
+                                                    color="warning", visible=False,
+                                                    sizing_mode="stretch_width")
+        self.keep_editing = pn.widgets.Button(label="Keep editing", color="light",
+                                              visible=False, width=120)
         self.mode_toggle = pn.widgets.RadioButtonGroup.from_param(
             self.param.covariance_mode, options={"covariance": "covariance",
                                                  "σ and correlations": "correlation"},
@@ -101,7 +126,6 @@ class ModelEditor(Viewer):
                                             sizing_mode="stretch_width")
         self._json_view = pn.pane.JSON({}, depth=2, theme="light", sizing_mode="stretch_width")
         self._layout = self._build_layout()
-        self._submitting = False
         self._wire()
         self._reset_from_state()
         self._refresh_export()
@@ -119,8 +143,9 @@ class ModelEditor(Viewer):
         self.remove_template_button.on_click(self._on_remove_template)
         self.expression.param.watch(self._on_expression_typed, "value_input")
         self.expression.param.watch(self._on_expression, "value")
+        self.confirm_expression.on_click(self._on_confirm_expression)
+        self.keep_editing.on_click(lambda event: self._hold_expression(""))
         self.state.param.watch(self._on_state, "revision")
-        self.state.param.watch(lambda event: self._refresh_export(), "revision")
         self._json_card.param.watch(lambda event: self._show_json(), "collapsed")
 
     def _show_json(self) -> None:
@@ -130,40 +155,41 @@ class ModelEditor(Viewer):
             self._json_view.object = self.draft
 
     def _on_state(self, event: param.parameterized.Event) -> None:
-        if not self._submitting:
-            self._reset_from_state(clear_errors=True)
+        self._reset_from_state()
+        self._refresh_export()
 
     def _on_revert(self, event: Any) -> None:
         """Drop the rejected draft: the tables show the model in use again."""
         self.state.error = None
-        self._reset_from_state(clear_errors=True)
+        self.upload.clear()  # the browser forgets the file; the server side too
+        self.upload.param.update(value=None, filename=None)
+        self._hold_expression("")
+        self._reset_from_state()
 
     # ------------------------------------------------------------------ drafts
     def submit(self, draft: dict[str, Any], section: str) -> bool:
-        """Propose ``draft``; show the error next to ``section``'s field when rejected."""
+        """Propose ``draft`` (renamed when its name follows the edits); show the error next
+        to ``section``'s field when rejected."""
+        if self.name_source != "user" and spec_edit.structure(draft) != spec_edit.structure(
+                self.state.spec_dict) and draft.get("kind") in KINDS:
+            draft = {**draft, "name": spec_edit.auto_name(draft)}
+            self.name_source = "auto"
         self.draft = draft
-        self._submitting = True
-        try:
-            error = self.state.propose(draft)
-        finally:
-            self._submitting = False
-        if error is None:
-            self._clear_errors()
-            self.draft = self.state.spec_dict
-        else:
+        error = self.state.propose(draft)  # accepted: the state's revision refreshes the views
+        if error is not None:
+            self._refresh_views()
             self._show_error(error, section)
-        self._refresh_views()
         return error is None
 
     def _on_name(self, event: param.parameterized.Event) -> None:
-        if getattr(self.name_input, "_le_quiet", False) or event.new == self.draft.get("name"):
+        if event.new == self.draft.get("name"):
             return
+        self.name_source = "user"
         self.submit({**self.draft, "name": event.new}, "general")
 
-    def _reset_from_state(self, clear_errors: bool = False) -> None:
+    def _reset_from_state(self) -> None:
         self.draft = self.state.spec_dict
-        if clear_errors:
-            self._clear_errors()
+        self._clear_errors()
         self._refresh_views()
 
     def _refresh_views(self) -> None:
@@ -177,7 +203,8 @@ class ModelEditor(Viewer):
         self.kind.visible = counting
         self._matrix_card.visible = counting and draft.get("covariance") is not None
         self._json_card.visible = not counting
-        self._set_quietly(self.name_input, draft.get("name", ""))
+        self.name_input.value = draft.get("name", "")
+        self.description.value = html.escape(draft.get("description", "").split(". ", 1)[0])
         if workspace:
             self.workspace.refresh(draft, spec)
             model = self.state.model
@@ -187,16 +214,15 @@ class ModelEditor(Viewer):
             self._show_json()
             self._refresh_status()
             return
-        self._set_quietly(self.kind, draft["kind"])
+        self.kind.value = draft["kind"]
         self.bins.refresh(draft)
         self.matrix.mode = self.covariance_mode
         self.matrix.refresh(draft)
-        templates = list(draft["signal"]["templates"])
-        self.remove_template.options = templates
-        self._set_quietly(self.expression, draft["signal"].get("expression", ""))
-        self._expression_feedback(draft["signal"].get("expression", ""))
-        model = self.state.model
-        names, init, bounds, fixed = _parameter_layout(draft, model)
+        self.remove_template.options = list(draft["signal"]["templates"])
+        if not self.pending_expression:
+            self.expression.value = draft["signal"].get("expression", "")
+            self._expression_feedback(self.expression.value)
+        names, init, bounds, fixed = _parameter_layout(draft, self.state.model)
         self.parameters.refresh(draft, names, init, bounds, fixed)
         self._refresh_status()
 
@@ -204,26 +230,19 @@ class ModelEditor(Viewer):
     def _mode_changed(self) -> None:
         self.matrix.mode = self.covariance_mode
 
-    @staticmethod
-    def _set_quietly(widget: pn.widgets.Widget, value: Any) -> None:
-        if widget.value != value:
-            widget._le_quiet = True
-            try:
-                widget.value = value
-            finally:
-                widget._le_quiet = False
-
     # ------------------------------------------------------------------ handlers
     def _on_preset(self, event: param.parameterized.Event) -> None:
-        if event.new == "(current)" or getattr(self.preset, "_le_quiet", False):
+        if not event.new:
             return
         error = self.state.load_example(event.new)
-        self._set_quietly(self.preset, "(current)")
+        self.preset.value = ""
         if error is not None:
             self._show_error(error, "general")
+        else:
+            self.name_source = "preset"
 
     def _on_kind(self, event: param.parameterized.Event) -> None:
-        if getattr(self.kind, "_le_quiet", False) or event.new == self.draft.get("kind"):
+        if event.new == self.draft.get("kind"):
             return
         self.submit(spec_edit.set_kind(self.draft, event.new), "general")
 
@@ -232,12 +251,16 @@ class ModelEditor(Viewer):
             return
         filename = self.upload.filename or "upload"
         try:
-            error = self.state.propose(workspace_edit.as_upload(event.new, filename))
+            source = workspace_edit.as_upload(event.new, filename)
         except mc.SpecError as exc:  # not JSON at all: the state never saw it
             error = self.state.error = exc
+        else:
+            error = self.state.propose(source, new_model=True)
         if error is not None:
             self._show_error(error, "upload", prefix=f"<b>{html.escape(filename)}</b> — ",
                              here=True)
+        else:
+            self.name_source = "preset"
 
     def _on_remove_bin(self, event: Any) -> None:
         row = self.bins.selected_row
@@ -245,8 +268,7 @@ class ModelEditor(Viewer):
         self.submit(spec_edit.remove_bin(self.draft, index), "bins")
 
     def _on_add_template(self, event: Any) -> None:
-        name = self.template_name.value_input or self.template_name.value or ""
-        name = name.strip()
+        name = (self.template_name.value_input or self.template_name.value or "").strip()
         if not _IDENT.match(name):
             self._show_error(mc.SpecError("signal.templates", "a template needs a name made of "
                                           "letters, digits and _", name or "(empty)",
@@ -272,34 +294,69 @@ class ModelEditor(Viewer):
             return
         self.submit(spec_edit.remove_template(self.draft, name), "bins")
 
-    def _expression_feedback(self, text: str) -> mc.SpecError | None:
-        draft = {**self.draft, "signal": {**self.draft["signal"], "expression": text}}
+    # ------------------------------------------------------------------ expression
+    def _expression_notes(self, text: str) -> tuple[list[str], list[str]]:
+        templates = list(self.draft["signal"]["templates"])
+        return spec_edit.expression_notes(text, templates, self.state.model.parameter_names)
+
+    def _expression_feedback(self, text: str) -> None:
+        """The line under the expression: ✓ and its parameters, what it would add or leave
+        unused, or the parse error with a caret (which replaces any earlier error)."""
         try:
-            spec = mc.load_spec(spec_edit.prune_parameters(draft))
-        except mc.SpecError as exc:
-            if section_for(exc.field) == "expression":
-                self.expression_feedback.value = f"<div class='le-bad-box'>{describe(exc)}</div>"
-                return exc
-            spec = None
-        if spec is not None:
-            shape = ", ".join(spec.shape_parameters) or "none"
-            text = f"✓ parses; shape parameters: <b>{shape}</b>"
-        else:
-            text = "✓ parses"
-        self.expression_feedback.value = f"<span class='le-ok'>{text}</span>"
-        return None
+            new, unused = self._expression_notes(text)
+        except mc.ExpressionError as exc:
+            self.expression_feedback.value = f"<div class='le-bad-box'>{describe(exc)}</div>"
+            return
+        templates = ", ".join(self.draft["signal"]["templates"])
+        shape = spec_edit.expression_notes(text, list(self.draft["signal"]["templates"]),
+                                           ())[0]
+        lines = [f"<span class='le-ok'>✓ parses</span>; shape parameters: "
+                 f"<b>{html.escape(', '.join(shape) or 'none')}</b>"]
+        lines += [f"<span class='le-warn'>⚠ {html.escape(name)} is not a template "
+                  f"(templates: {html.escape(templates)}); it will be a new parameter</span>"
+                  for name in new]
+        lines += [f"<span class='le-warn'>⚠ template {html.escape(name)} is not used</span>"
+                  for name in unused]
+        self.expression_feedback.value = "<br>".join(lines)
 
     def _on_expression_typed(self, event: param.parameterized.Event) -> None:
+        if event.new == self.expression.value:
+            return  # nothing typed since it was entered: its feedback is on screen
         self._expression_feedback(event.new or "")
 
     def _on_expression(self, event: param.parameterized.Event) -> None:
-        if getattr(self.expression, "_le_quiet", False):
+        if event.new == self.draft["signal"].get("expression") and not self.pending_expression:
             return
-        if event.new == self.draft["signal"].get("expression"):
+        try:
+            new, _ = self._expression_notes(event.new)
+        except mc.ExpressionError:
+            new = []  # the core reports it
+        if new:
+            self._hold_expression(event.new)
             return
-        draft = {**self.draft, "signal": {**self.draft["signal"], "expression": event.new}}
+        self._hold_expression("")
+        self._submit_expression(event.new)
+
+    def _hold_expression(self, text: str) -> None:
+        """Hold ``text`` until the user confirms its new parameters ('' lets go)."""
+        self.pending_expression = text
+        self.confirm_expression.visible = self.keep_editing.visible = bool(text)
+        if text:
+            self._expression_feedback(text)
+            self.expression_feedback.value += ("<br><b>Not applied yet</b>: use it as it is, "
+                                               "or keep editing.")
+
+    def _on_confirm_expression(self, event: Any) -> None:
+        text = self.pending_expression
+        self._hold_expression("")
+        if text:
+            self._submit_expression(text)
+
+    def _submit_expression(self, text: str) -> None:
+        draft = {**self.draft, "signal": {**self.draft["signal"], "expression": text}}
         self.submit(spec_edit.prune_parameters(draft), "expression")
 
+    # ------------------------------------------------------------------ saving
     def _slug(self) -> str:
         return re.sub(r"[^A-Za-z0-9_-]+", "_", self.state.spec.name).strip("_") or "model"
 
@@ -327,21 +384,27 @@ class ModelEditor(Viewer):
     # ------------------------------------------------------------------ messages
     def _show_error(self, error: BaseException, section: str, prefix: str = "",
                     here: bool = False) -> None:
-        """Show ``error`` next to the field it names (next to ``section`` when ``here``
-        or when it names none) and in a notification."""
+        """Show ``error`` once: next to the field it names (next to ``section`` when
+        ``here`` or when it names none)."""
+        if isinstance(error, mc.SpecError):
+            error = correlation_error(self.draft, error, self.covariance_mode) or error
         field = getattr(error, "field", "")
         target = section_for(field) if field and not here else section
+        if field.startswith("correlation"):
+            target = "covariance"
         if target == "covariance" and self.draft.get("covariance") is None:
             target = "general"
         if target in ("workspace", "bins", "expression") and not self._section_shown(target):
             target = "general"
         for name, alert in self.alerts.items():
             alert.visible = name == target
-        self.alerts[target].object = (
-            prefix + describe(error)
-            + "<div class='le-kept'>The plots still show the last valid model.</div>")
+        kept = "<div class='le-kept'>Not applied: the plots still show the last valid model.</div>"
+        if target == "expression":
+            self.expression_feedback.value = (f"<div class='le-bad-box'>{prefix}"
+                                              f"{describe(error, self.draft)}</div>{kept}")
+        else:
+            self.alerts[target].object = prefix + describe(error, self.draft) + kept
         self.revert.visible = True
-        notify(f"Edit not applied: {error}")
         self._refresh_status()
 
     def _clear_errors(self) -> None:
@@ -356,13 +419,14 @@ class ModelEditor(Viewer):
 
     def _refresh_status(self) -> None:
         best, spec = self.state.best, self.state.spec
+        name = html.escape(spec.name)
         if self.state.error is not None:
             self.status.value = ("<span class='le-bad'>✗ last edit rejected</span> · in use: "
-                                  f"<b>{spec.name}</b>")
+                                 f"<b>{name}</b>")
             return
         flag = "✓" if best.success else "⚠"
-        self.status.value = (f"<span class='le-ok'>{flag} model in use</span>: <b>{spec.name}</b>"
-                              f" · NLL<sub>min</sub> = {best.fun:.6g}")
+        self.status.value = (f"<span class='le-ok'>{flag} model in use</span>: <b>{name}</b>"
+                             f" · NLL<sub>min</sub> = {best.fun:.6g}")
 
     # ------------------------------------------------------------------ layout
     def _build_layout(self) -> pn.viewable.Viewable:
@@ -378,9 +442,10 @@ class ModelEditor(Viewer):
             pn.pane.HTML("<small>Edits are mirrored across the diagonal. In σ-and-correlation "
                          "mode the diagonal holds standard deviations.</small>"),
             title="Background covariance", sizing_mode="stretch_width", collapsible=True)
-        signal_card = pn.Card(self.alerts["expression"], self.expression,
-                              self.expression_feedback, title="Signal",
-                              sizing_mode="stretch_width", collapsible=True)
+        signal_card = pn.Card(self.expression, self.expression_feedback,
+                              pn.Row(self.confirm_expression, self.keep_editing,
+                                     sizing_mode="stretch_width"),
+                              title="Signal", sizing_mode="stretch_width", collapsible=True)
         self._params_card = pn.Card(self.alerts["parameters"], self.parameters,
                                     title="Parameters", sizing_mode="stretch_width",
                                     collapsible=True)
@@ -393,6 +458,7 @@ class ModelEditor(Viewer):
         general = pn.Column(
             self.status, self.alerts["general"], self.revert,
             pn.Row(self.preset, self.kind, sizing_mode="stretch_width"), self.name_input,
+            self.description,
             pn.pane.HTML("<small>Load a model: a spec or a pyhf workspace (JSON)</small>",
                          margin=(4, 5, 0, 5)),
             self.upload, self.alerts["upload"],

@@ -25,7 +25,8 @@ from model_core.expression import parse_expression
 __all__ = [
     "BIN_COLUMNS", "TEMPLATE_PREFIX", "add_bin", "add_template", "apply_bins_frame",
     "apply_matrix_edit", "apply_parameters_frame", "bins_frame", "matrix_frame",
-    "parameters_frame", "prune_parameters", "remove_bin", "remove_template", "set_kind",
+    "auto_name", "expression_notes", "parameters_frame", "prune_parameters", "remove_bin",
+    "remove_template", "set_kind", "structure",
 ]
 
 TEMPLATE_PREFIX = "t:"
@@ -258,3 +259,40 @@ def prune_parameters(draft: dict[str, Any]) -> dict[str, Any]:
     out["parameters"] = {k: v for k, v in (out.get("parameters") or {}).items()
                          if k in keep or _NUISANCE.match(k)}
     return out
+
+
+# ---------------------------------------------------------------- names and expressions
+_KIND_PHRASES = {"uncorrelated_background": "uncorrelated background",
+                 "correlated_background": "correlated background",
+                 "multivariate_normal": "multivariate normal"}
+_COUNTS = {1: "One bin", 2: "Two bins", 3: "Three bins"}
+
+
+def structure(draft: dict[str, Any]) -> tuple[Any, ...]:
+    """What a model's name describes: its bins, kind, templates and signal expression."""
+    signal = draft.get("signal") or {}
+    return (len(draft.get("data") or []), draft.get("kind"),
+            tuple(signal.get("templates") or {}), signal.get("expression"))
+
+
+def auto_name(draft: dict[str, Any]) -> str:
+    """A name that says what the model is: ``"One bin, uncorrelated background"``, plus the
+    signal expression when it combines templates."""
+    n = len(draft.get("data") or [])
+    name = f"{_COUNTS.get(n, f'{n} bins')}, {_KIND_PHRASES.get(draft.get('kind'), 'model')}"
+    signal = draft.get("signal") or {}
+    expression = signal.get("expression")
+    if expression and expression not in (signal.get("templates") or {}):
+        name += f", signal {expression}"
+    return name
+
+
+def expression_notes(expression: str, templates: list[str] | tuple[str, ...],
+                     known: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """What a signal expression would change: the names in it that are neither templates nor
+    ``known`` parameters (they would become new parameters), and the templates it does not
+    use.  Raises ``ExpressionError`` when it does not parse."""
+    parsed = parse_expression(expression)
+    new = [name for name in parsed.parameters(tuple(templates)) if name not in known]
+    unused = [name for name in templates if name not in parsed.names]
+    return new, unused

@@ -1,4 +1,6 @@
-"""The per-session data store: the model in use, its best fit, and the last rejected edit.
+"""The per-session data store: the model in use, its best fit, the confidence levels shown,
+the last rejected edit and the session's background work; the data derived from them
+(profiles and fit summary, the contour run) hang off it.
 
 Every view reads from one :class:`SessionState`; the model editor writes to it
 through :meth:`SessionState.propose`, which validates with
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +25,21 @@ import model_core as mc
 from model_core.examples import DEFAULT_EXAMPLE, load_example
 from model_core.spec import KINDS
 
-__all__ = ["SessionState", "StateParameter", "is_counting", "free_parameters"]
+from .jobs import Jobs
+
+__all__ = ["SIGMAS", "SessionState", "StateParameter", "as_state", "free_parameters", "is_counting"]
 
 log = logging.getLogger(__name__)
 
-#: Starts of the best fit: the spec's init (or the previous best fit, see
-#: ``SessionState._warm_start``), and more drawn with a fixed seed.
+#: Starts of the best fit: the previous best fit or the spec's init, plus more drawn with a
+#: fixed seed (the same model always gets the same fit).
 FIT_STARTS = 4
 FIT_SEED = 20240611
+#: When the spec's own starts all sit where the likelihood is zero, this many more (uniform
+#: within finite bounds, else spread around init) are tried before the model is refused.
+RESCUE_STARTS = 64
+#: The Gaussian-equivalent levels that can be drawn beside the chosen confidence level.
+SIGMAS = (1, 2, 3)
 
 
 def is_counting(spec: Any) -> bool:
@@ -57,27 +67,54 @@ class SessionState(param.Parameterized):
     error = param.ClassSelector(class_=Exception, allow_None=True, doc="""
         Why the last proposal was rejected (a SpecError names field, problem, value
         and fix), or None when it was accepted.""")
-    confidence_level = param.Number(default=0.95, bounds=(0.5, 0.9999), step=0.01, doc="""
-        The confidence level of the thresholds drawn in the map, the profiles and
-        used by the contour finder.""")
+    confidence_level = param.Number(default=0.95, bounds=(0.5, 0.9999), doc="""
+        The confidence level: its threshold is drawn in the map and the profiles, its
+        profile intervals are shaded, and the contour finder maps its region.""")
+    sigmas = param.ListSelector(default=[1, 2], objects=list(SIGMAS), doc="""
+        Gaussian-equivalent levels (1 sigma = 68.27%, ...) drawn beside the confidence
+        level, for the map's dimension and the profiles' each.""")
     revision = param.Integer(default=0, doc="Incremented with every accepted model.")
+    generation = param.Integer(default=0, doc="""
+        Incremented when a new model is loaded (a preset or a file), as opposed to an edit
+        of the one in use.""")
+    jobs = param.ClassSelector(class_=Jobs, doc="The session's background work.")
 
     def __init__(self, spec: Any = None, **params: Any) -> None:
         """``spec``: what :meth:`propose` takes, a path given as a string, a
         :class:`model_core.Model` built from a spec, or None for the default example."""
+        params.setdefault("jobs", Jobs())
         super().__init__(**params)
         error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None
-                             else _from_program(spec))
+                             else _from_program(spec), new_model=True)
         if error is not None:
             raise error
+
+    @cached_property
+    def analysis(self) -> Any:
+        """The model's profiles, intervals and fit summary (an
+        :class:`~components.analysis.Analysis`, made when first asked for)."""
+        from .analysis import Analysis
+
+        return Analysis(state=self)
+
+    @cached_property
+    def contour(self) -> Any:
+        """The session's contour run (a :class:`~components.contour_run.ContourRun`, made
+        when first asked for)."""
+        from .contour_run import ContourRun
+
+        return ContourRun(state=self)
 
     @property
     def spec_dict(self) -> dict[str, Any]:
         """The spec in use as JSON-ready data."""
         return self.spec.to_dict()
 
-    def propose(self, source: Any) -> Exception | None:
+    def propose(self, source: Any, *, new_model: bool = False) -> Exception | None:
         """Try a new spec (a spec object, a dict, JSON text or a path).
+
+        ``new_model`` marks a model loaded from elsewhere (a preset, a file) rather than an
+        edit of the one in use.
 
         Returns
         -------
@@ -87,12 +124,7 @@ class SessionState(param.Parameterized):
         try:
             spec = source if _is_spec_object(source) else mc.load_spec(_as_source(source))
             model = mc.build_model(spec)
-            best = mc.fit(model, init=self._warm_start(spec, model), n_starts=FIT_STARTS,
-                          rng=FIT_SEED)
-            if not np.isfinite(best.fun):
-                raise mc.SpecError("model", "the likelihood is zero everywhere the fit looked: "
-                                   + best.message, fix="check the yields and the signal "
-                                   "expression; every expected rate must be positive somewhere")
+            best = self._fit(spec, model)
         except (mc.ModelCoreError, ValueError, KeyError) as exc:
             self.error = exc
             return exc
@@ -103,13 +135,33 @@ class SessionState(param.Parameterized):
             self.error = wrapped
             return wrapped
         self.param.update(spec=spec, model=model, best=best, error=None,
-                          revision=self.revision + 1)
+                          revision=self.revision + 1,
+                          generation=self.generation + int(new_model))
         return None
+
+    def _fit(self, spec: Any, model: mc.Model) -> mc.FitResult:
+        """The best fit: from the previous best fit when it carries over (an edit then moves
+        the best fit continuously), else, or when that start finds nothing, from the spec's
+        init and fresh starts; a model is refused only when every start sees a zero
+        likelihood."""
+        warm = self._warm_start(spec, model)
+        if warm is not None:
+            best = mc.fit(model, init=warm, n_starts=FIT_STARTS, rng=FIT_SEED)
+            if best.success and np.isfinite(best.fun):
+                return best
+        best = mc.fit(model, n_starts=FIT_STARTS, rng=FIT_SEED)
+        if not np.isfinite(best.fun):
+            best = mc.fit(model, n_starts=RESCUE_STARTS, rng=FIT_SEED)
+        if not np.isfinite(best.fun):
+            raise mc.SpecError("model", "the likelihood is zero everywhere the fit looked: "
+                               + best.message, fix="check the yields and the signal "
+                               "expression; every expected rate must be positive somewhere")
+        return best
 
     def _warm_start(self, spec: Any, model: mc.Model) -> np.ndarray | None:
         """The previous best fit, when the new model has the same parameters and the same
-        parameter settings: an edit then moves the best fit continuously (in a flat valley,
-        where every point is a best fit, it stays put instead of jumping)."""
+        parameter settings (in a flat valley, where every point is a best fit, the best fit
+        then stays put instead of jumping)."""
         if self.best is None or self.model.parameter_names != model.parameter_names:
             return None
         if getattr(self.spec, "parameters", None) != getattr(spec, "parameters", None):
@@ -123,7 +175,7 @@ class SessionState(param.Parameterized):
         except KeyError as exc:
             self.error = exc
             return exc
-        return self.propose(spec)
+        return self.propose(spec, new_model=True)
 
 
 class StateParameter(param.ClassSelector):
@@ -134,9 +186,12 @@ class StateParameter(param.ClassSelector):
         super().__init__(class_=SessionState, **params)
 
     def __set__(self, obj: Any, val: Any) -> None:
-        if val is not None and not isinstance(val, SessionState):
-            val = SessionState(val)
-        super().__set__(obj, val)
+        super().__set__(obj, None if val is None else as_state(val))
+
+
+def as_state(source: Any) -> SessionState:
+    """``source`` if it is a :class:`SessionState`, else a new one made from it."""
+    return source if isinstance(source, SessionState) else SessionState(source)
 
 
 def _from_program(source: Any) -> Any:

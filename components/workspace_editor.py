@@ -40,7 +40,6 @@ class WorkspaceEditor(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._draft: dict[str, Any] = {}
-        self._quiet = False
         self.description = pn.pane.HTML("", css_classes=["le-muted"], margin=(0, 5),
                                         sizing_mode="stretch_width")
         self.measurement = pn.widgets.Select(label="Measurement", options=[],
@@ -64,20 +63,15 @@ class WorkspaceEditor(Viewer):
 
     def refresh(self, draft: dict[str, Any], spec: mc.WorkspaceSpec) -> None:
         """Show ``draft`` (its structure from ``spec``, the workspace in use)."""
-        self._draft = draft
-        self._quiet = True
-        try:
-            names = [m["name"] for m in draft["workspace"]["measurements"]]
-            self.measurement.param.update(options=names, value=draft.get("measurement",
-                                                                          names[0]))
-            self.measurement.visible = len(names) > 1
-            codes = resolve_modifier_settings(draft.get("modifier_settings"))
-            used = workspace_edit.modifier_types(spec)
-            for mtype, select in self.codes.items():
-                select.value = codes[mtype]
-                select.visible = mtype in used
-        finally:
-            self._quiet = False
+        self._draft = draft  # first: the selectors' handlers compare with it
+        names = [m["name"] for m in draft["workspace"]["measurements"]]
+        self.measurement.param.update(options=names, value=draft.get("measurement", names[0]))
+        self.measurement.visible = len(names) > 1
+        codes = resolve_modifier_settings(draft.get("modifier_settings"))
+        used = workspace_edit.modifier_types(spec)
+        for mtype, select in self.codes.items():
+            select.value = codes[mtype]
+            select.visible = mtype in used
         self.description.object = draft.get("description", "")
         self.description.visible = bool(self.description.object)
         frame = workspace_edit.summary_frame(spec)
@@ -86,12 +80,13 @@ class WorkspaceEditor(Viewer):
         self.observations.refresh(draft)
 
     def _on_measurement(self, event: param.parameterized.Event) -> None:
-        if self._quiet or event.new == self._draft.get("measurement"):
+        names = [m["name"] for m in self._draft["workspace"]["measurements"]]
+        if event.new == self._draft.get("measurement", names[0]):
             return
         self.submit(workspace_edit.set_measurement(self._draft, event.new), "workspace")
 
     def _on_code(self, mtype: str, code: str) -> None:
-        if self._quiet:
+        if code == resolve_modifier_settings(self._draft.get("modifier_settings"))[mtype]:
             return
         self.submit(workspace_edit.set_interpolation(self._draft, mtype, code), "workspace")
 

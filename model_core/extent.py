@@ -24,7 +24,7 @@ from .params import resolve_fixed
 from .profile import profile_points
 from .results import FitResult
 
-__all__ = ["region_extent"]
+__all__ = ["quadratic_width", "region_extent"]
 
 _SINGULAR_RTOL = 1e-8
 _MAX_STRETCH = 4.0
@@ -79,7 +79,7 @@ def region_extent(
     others = [j for j in (model.index(n) for n in minimise) if j not in fixed_idx and j != i]
     x0 = float(best.x[i])
     low_bound, high_bound = (float(b) for b in model.bounds[i])
-    width = _quadratic_width(best.hess, i, others, delta, x0)
+    width = quadratic_width(best.hess, i, others, delta, x0)
     pinned = [j for j in range(model.npar) if j not in others]
     factors = np.sqrt(2.0) ** np.arange(int(np.ceil(2 * np.log2(max_factor))) + 1)
     # a ladder of trial points on each side, all fitted in one batched call
@@ -144,7 +144,7 @@ def _refine(brackets: list[tuple[float, float, float, float] | float], best: Fit
     return float(ends[0]), float(ends[1])
 
 
-def _quadratic_width(hess: np.ndarray, i: int, others: Sequence[int], delta: float,
+def quadratic_width(hess: np.ndarray, i: int, others: Sequence[int], delta: float,
                      x0: float) -> float:
     """First estimate of the half-width: the quadratic one, at most ``_MAX_STRETCH`` times
     the conditional width ``sqrt(delta / H_ii)`` (nearly singular blocks overshoot)."""

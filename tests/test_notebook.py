@@ -65,7 +65,8 @@ def test_views_take_a_model_a_spec_dict_or_a_path():
         assert isinstance(state, SessionState) and state.spec == reference.spec
         assert state.best.fun == reference.best.fun
     shared = SessionState(path)
-    assert ProfilePanel(state=shared).state is shared  # a SessionState is used as it is
+    # a SessionState is used as it is (the panel draws its analysis)
+    assert ProfilePanel(state=shared).analysis.state is shared
     with pytest.raises(mc.SpecError, match="not built from a spec"):
         SessionState(mc.Model(lambda x: (x**2).sum(-1), ["a"], [0.0], [[-1.0, 1.0]]))
     whole = app.App(state=path)

@@ -57,23 +57,31 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def save_contour(result: ContourResult, path: str | Path) -> Path:
-    """Write ``result`` to ``path``; the suffix (``.csv``, ``.npz``, ``.json``) picks the format."""
+def save_contour(result: ContourResult, path: str | Path, *,
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``result`` to ``path``; the suffix (``.csv``, ``.npz``, ``.json``) picks the format.
+
+    ``metadata`` (JSON-ready: where the result came from, e.g. the model spec and the
+    program's version) is stored beside it: the key ``"metadata"`` of the JSON file and of
+    the NPZ file's ``meta``, a ``# metadata: {...}`` line of the CSV file.
+    :func:`load_contour` ignores it.
+    """
     path = Path(path)
     suffix = _check_suffix(path)
+    extra = {} if metadata is None else {"metadata": _plain(metadata)}
     if suffix == ".json":
-        path.write_text(json.dumps(contour_to_dict(result)))
+        path.write_text(json.dumps({**contour_to_dict(result), **extra}))
     elif suffix == ".npz":
         meta = {k: v for k, v in contour_to_dict(result).items() if k not in _ARRAYS}
         arrays = {k: np.asarray(getattr(result, k)) for k in _ARRAYS
                   if getattr(result, k) is not None}
-        np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+        np.savez_compressed(path, meta=np.array(json.dumps({**meta, **extra})), **arrays)
     else:
-        _write_csv(result, path)
+        _write_csv(result, path, extra)
     return path
 
 
-def _write_csv(result: ContourResult, path: Path) -> None:
+def _write_csv(result: ContourResult, path: Path, extra: dict[str, Any]) -> None:
     names = list(result.parameter_names)
     all_names = list(result.settings.get("all_parameters", ()))
     others = [(i, n) for i, n in enumerate(all_names) if n not in names]
@@ -90,6 +98,7 @@ def _write_csv(result: ContourResult, path: Path) -> None:
                "warnings": " | ".join(result.warnings), "notes": " | ".join(result.notes),
                "islands": len(result.islands)}
     lines = [f"# {key}: {value}" for key, value in summary.items()]
+    lines += [f"# {key}: {json.dumps(value)}" for key, value in extra.items()]
     table = np.hstack(columns) if len(result.contour_points) else np.zeros((0, len(header)))
     with path.open("w") as fh:
         fh.write("\n".join(lines) + "\n" + ",".join(header) + "\n")

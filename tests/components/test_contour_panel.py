@@ -6,6 +6,7 @@ the best fit, an independent check on every point the panel shows.
 """
 
 import html
+import importlib.metadata
 import io
 import json
 import threading
@@ -20,8 +21,11 @@ import plotly.graph_objects as go
 import pytest
 
 import model_core as mc
-from components.contour_data import ContourData
-from components.contour_panel import ContourPanel, contour_work, export_bytes
+from components.contour_controls import progress_line
+from components.contour_coverage import format_fraction
+from components.contour_data import STAGE_LABELS, ContourData, phase_of, run_notes
+from components.contour_panel import ContourPanel
+from components.contour_run import app_version, contour_work, export_bytes
 from components.contour_settings import SettingsError, default_axes, run_arguments
 from components.state import SessionState
 from model_core.contour.results import ContourBatch
@@ -48,17 +52,14 @@ def linear_state(k):
 
 
 def make_panel(state, settings=SMALL, seed=3):
-    panel = ContourPanel(state=state)
+    panel = ContourPanel(run=state.contour)
     panel.settings.param.update(seed=seed, **settings)
     return panel
 
 
 def wait_idle(panel, timeout=HANG):
-    assert panel.job.join(timeout)
-    deadline = time.monotonic() + timeout
-    while panel.job.running and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not panel.job.running
+    """Deliver the run's output here (no session loop in these tests) until it has ended."""
+    assert panel.run.state.jobs.wait(timeout=timeout)
 
 
 def run_to_end(panel, work=None):
@@ -86,7 +87,7 @@ def finished3():
 
 def test_points_lie_on_the_analytic_ellipsoid(finished3):
     state, panel = finished3
-    data, result = panel.data, panel.data.result
+    data, result = panel.run.data, panel.run.result
     assert result is not None and result.status == "complete"
     np.testing.assert_array_equal(data.points, result.contour_points)
     np.testing.assert_array_equal(data.from_radial, result.from_radial)
@@ -98,109 +99,150 @@ def test_points_lie_on_the_analytic_ellipsoid(finished3):
 
 def test_progress_status_and_buttons_after_a_run(finished3):
     _, panel = finished3
-    assert panel.progress.value == 1000 and panel.data.progress == 1.0
-    assert f"<b class='le-count'>{panel.data.n_points}</b> points" in panel.status
-    assert panel.status.startswith("Finished")
-    result = panel.data.result
-    # the axes are open: the finder warns that regions beyond its search box may exist
-    assert panel.notes.visible and panel.notes.alert_type == "warning"
-    for line in (*result.warnings, result.message, *result.notes):  # all said in full
-        assert f"• {html.escape(line)}" in panel.notes.object
-    assert not panel.start_button.disabled and panel.cancel_button.disabled
-    assert not panel.coverage_button.disabled
-    assert all(not button.disabled for button in panel.exports.values())
+    run, controls = panel.run, panel.controls
+    assert run.status == "complete" and run.progress == 1.0 and controls.progress.value == 1000
+    assert run.n_points == len(run.result.contour_points) == run.data.n_points
+    assert controls.progress_text.value.startswith(
+        f"Finished: <b class='le-count'>{run.n_points:,}</b> points")
+    assert run.notes == run_notes(run.result) and run.notes
+    # unbounded axes: the finder warns that regions beyond its searched box may exist
+    assert any("searched" in w for w in run.warnings)
+    assert controls.notes.visible and "le-alert-warning" in controls.notes.css_classes
+    for line in (*run.warnings, *run.notes):  # what the finder said, in full
+        assert f"• {html.escape(line)}" in controls.notes.object
+    assert not controls.start_button.disabled and controls.cancel_button.disabled
+    assert not panel.coverage.button.disabled
+    assert all(not button.disabled for button in panel.exports.buttons.values())
+    assert panel.figures.final and panel.figures.drawn == run.n_points
 
 
 def test_figures_for_three_axes(finished3):
     _, panel = finished3
-    scatter = panel.scatter.object
+    figures, data = panel.figures, panel.run.data
+    scatter = figures.scatter.object
     assert isinstance(scatter.data[0], go.Scatter3d)
     shown = sum(len(t.x) for t in scatter.data if t.name in ("radial search",
                                                                "constrained chains"))
-    assert shown == panel.data.n_points
+    assert shown == data.n_points
+    assert scatter.layout.title.text == f"{data.n_points} points on NLL = T"
     assert scatter.layout.uirevision == "contour-scatter"  # the camera survives updates
     best = [t for t in scatter.data if t.name == "best fit"][0]
-    np.testing.assert_allclose([best.x[0], best.y[0], best.z[0]], panel.data.theta_mle)
+    np.testing.assert_allclose([best.x[0], best.y[0], best.z[0]], data.theta_mle)
     assert scatter.layout.scene.zaxis.title.text == "p2"
-    projections = panel.projections.object
-    assert panel.projections.visible
+    projections = figures.projections.object
+    assert figures.projections.visible
     assert sum(1 for t in projections.data if t.name == "best fit") == 3  # three pairs
-    residuals = panel.residuals.object  # the points on the surface; those on a bound counted
-    on_surface = ~panel.data.on_bound
+    residuals = figures.residuals.object  # the points on the surface; those on a bound counted
+    on_surface = ~data.on_bound
     assert sum(len(t.x) for t in residuals.data) == on_surface.sum()
-    largest = np.abs(panel.data.residuals[on_surface]).max()
+    largest = np.abs(data.residuals[on_surface]).max()
     assert largest <= 1e-9 and f"largest |r| = {largest:.2g}" in residuals.layout.title.text
-    if panel.data.on_bound.any():
-        assert f"{panel.data.on_bound.sum()} points on a bound" in residuals.layout.title.text
-    assert not any(p.visible for p in panel.pickers)
+    if data.on_bound.any():
+        assert f"{data.on_bound.sum()} points on a bound" in residuals.layout.title.text
+    assert not any(p.visible for p in figures.pickers)
 
 
-def test_exports_go_through_save_contour(finished3):
-    _, panel = finished3
-    result = panel.data.result
-    frame = pd.read_csv(io.BytesIO(panel._export(".csv").getvalue()), comment="#")
+def test_exports_go_through_save_contour_with_their_provenance(finished3):
+    state, panel = finished3
+    run = panel.run
+    result = run.result
+    text = run.export(".csv").decode()
+    frame = pd.read_csv(io.StringIO(text), comment="#")
     assert len(frame) == len(result.contour_points)
     np.testing.assert_allclose(frame[["p0", "p1", "p2"]].to_numpy(), result.contour_points,
                                rtol=1e-15)
-    with np.load(io.BytesIO(panel._export(".npz").getvalue())) as npz:
+    metadata = json.loads(next(line for line in text.splitlines()
+                               if line.startswith("# metadata: "))[len("# metadata: "):])
+    # a file says what it came from: model, level, settings, seed, the app's version
+    assert mc.load_spec(metadata["model"]).to_dict() == state.spec_dict
+    assert metadata["confidence_level"] == state.confidence_level == result.confidence_level
+    assert metadata["seed"] == panel.settings.seed == 3
+    assert metadata["settings"]["n_radial"] == SMALL["n_radial"]
+    assert metadata["app_version"] == app_version() == importlib.metadata.version(
+        "likelihood-explorer")
+    with np.load(io.BytesIO(run.export(".npz"))) as npz:
         np.testing.assert_array_equal(npz["contour_points"], result.contour_points)
-    data = json.loads(panel._export(".json").getvalue())
+        assert json.loads(str(npz["meta"]))["metadata"] == metadata
+    data = json.loads(run.export(".json"))
     assert data["parameter_names"] == ["p0", "p1", "p2"] and data["status"] == "complete"
     assert len(data["contour_points"]) == len(result.contour_points)
-    html = panel._html().getvalue()
-    assert html.count('class="plotly-graph-div"') == 3 and "<html>" in html
+    assert data["metadata"] == metadata
+    html = panel.exports._html().getvalue()
+    assert html.count("Plotly.newPlot") == 3 and "<html>" in html
+    assert "Provenance" in html and "&quot;seed&quot;: 3" in html
 
 
 def test_export_bytes_round_trip(finished3, tmp_path):
     _, panel = finished3
     path = tmp_path / "c.npz"
-    path.write_bytes(export_bytes(panel.data.result, ".npz"))
+    path.write_bytes(export_bytes(panel.run.result, ".npz"))
     back = mc.load_contour(path)
-    np.testing.assert_array_equal(back.contour_points, panel.data.result.contour_points)
+    np.testing.assert_array_equal(back.contour_points, panel.run.result.contour_points)
 
 
 def test_coverage_view_matches_the_core(finished3):
     state, panel = finished3
-    assert panel.check_coverage()
+    run = panel.run
+    assert run.check_coverage(panel.settings.seed)
     wait_idle(panel)
-    report = panel.coverage_result
-    direct = mc.contour_coverage(state.model, panel.data.result, distances=(0.01, 0.02),
+    report = run.coverage
+    direct = mc.contour_coverage(state.model, run.result, distances=(0.01, 0.02),
                                  rng=panel.settings.seed)
     assert report.fractions == direct.fractions and report.largest_gap == direct.largest_gap
-    text = panel.coverage_text.value
-    assert f"within 1%: <b>{100 * direct.fractions[0]:.1f}%</b>" in text
-    assert f"within 2%: <b>{100 * direct.fractions[1]:.1f}%</b>" in text
+    text = panel.coverage.text.value
+    total = len(direct.samples)
+    for distance in (0.01, 0.02):
+        covered = int((direct.sample_distance <= distance).sum())
+        assert f"within {100 * distance:g}%: <b>{format_fraction(covered, total)}</b>" in text
+        assert f"({covered:,} of {total:,})" in text
     assert f"{direct.largest_gap:.3g}" in text
-    fig = panel.coverage.object
-    assert panel.coverage.visible and fig.data[0].type == "mesh3d"
+    fig = panel.coverage.figure.object
+    assert panel.coverage.figure.visible and fig.data[0].type == "mesh3d"
+    assert "<h2>Coverage</h2>" in panel.exports._html().getvalue()  # exported with the rest
     assert len(fig.data[0].i) == len(direct.reference.faces)
-    assert not panel.start_button.disabled and not panel.coverage_button.disabled
+    missed = int((direct.sample_distance > 0.01).sum())
+    assert fig.data[-1].name == f"reference samples not covered ({missed})"
+    assert not panel.controls.start_button.disabled and not panel.coverage.button.disabled
+
+
+@pytest.mark.parametrize("covered, total, shown", [
+    (19998, 20000, "99.9%"), (7000, 7000, "100.0%"), (1, 20000, "0.1%"), (0, 10, "0.0%"),
+    (5, 10, "50.0%")])
+def test_a_fraction_never_rounds_to_all_or_none(covered, total, shown):
+    assert format_fraction(covered, total) == shown
 
 
 def test_streams_in_several_pushes():
     state = linear_state(2)
-    # few rays for a curve of ~300 points: the chains fill the rest, round after round
-    panel = make_panel(state, {"n_radial": 64, "n_chains": 20, "n_steps": 400,
+    panel = make_panel(state, {"n_radial": 400, "n_chains": 20, "n_steps": 400,
                                "spacing": 0.01})
-    panel.job.min_interval = 0.02
+    run = panel.run
+    run.min_interval = 0.02
     pushes = []
-    original = panel.receive
+    original = run.receive
 
     def spy(items):
-        pushes.append([type(item).__name__ for item in items])
         original(items)
-        pushes[-1] = (panel.data.n_points, panel.progress.value, pushes[-1])
+        pushes.append((run.n_points, run.progress, [type(item).__name__ for item in items]))
 
-    panel.receive = spy
-    run_to_end(panel)
+    def paced(model, on_batch, **arguments):
+        # the finder, its batches paced so that a run spans several deliveries on any machine
+        def slow(batch):
+            time.sleep(0.05)
+            on_batch(batch)
+        return mc.find_contour(model, on_batch=slow, **arguments)
+
+    run.receive = spy
+    run_to_end(panel, contour_work(state.model, panel.settings.arguments(), finder=paced))
     counts = [n for n, _, _ in pushes]
     progress = [p for _, p, _ in pushes]
-    assert len(pushes) >= 3 and counts == sorted(counts) and progress == sorted(progress)
-    assert counts[-1] == len(panel.data.result.contour_points)
+    assert len(pushes) >= 2 and progress[0] < 1.0  # points shown before the run ended
+    assert counts == sorted(counts) and progress == sorted(progress)
+    assert counts[-1] == len(run.result.contour_points)
     assert pushes[-1][2][-1] == "ContourResult"  # the result arrives last
-    assert isinstance(panel.scatter.object.data[0], go.Scattergl)  # k = 2: a 2-D plot
-    assert not panel.projections.visible
-    form, delta = ellipsoid_form(state, panel.data.points)
+    assert isinstance(panel.figures.scatter.object.data[0], go.Scattergl)  # k = 2: 2-D
+    assert not panel.figures.projections.visible
+    form, delta = ellipsoid_form(state, run.data.points)
     np.testing.assert_allclose(form, delta, rtol=1e-6)
 
 
@@ -229,6 +271,42 @@ def test_progress_through_non_monotone_stages():
     assert data.n_points == 25
 
 
+def test_stage_names_come_from_one_mapping():
+    """A "fill" stage of its own (as the finder may name it) and a gaps stage after the
+    chains are both hole filling; every phase has a label."""
+    assert phase_of("fill", False) == phase_of("gaps", True) == "fill"
+    assert phase_of("gaps", False) == "gaps" and phase_of("rattle", True) == "rattle"
+    assert set(STAGE_LABELS) == {"mle", "explore", "radial", "gaps", "rattle", "fill", "faces",
+                                 "done"}
+
+
+def test_the_last_batch_carries_the_result():
+    """The finder's "done" batch holds the finished result: the data take it as such."""
+    data = ContourData()
+    result = mc.find_contour(linear_state(2).model, rng=1,
+                             **{"n_radial": 60, "n_chains": 0, "spacing": 0.2})
+    data.add(types.SimpleNamespace(stage="done", result=result))
+    assert data.result is result and data.progress == 1.0
+
+
+def _result(message, notes=(), status="complete"):
+    return types.SimpleNamespace(message=message, notes=notes, status=status)
+
+
+@pytest.mark.parametrize("result, notes", [
+    # the page says how a complete or cancelled run ended in its own words
+    (_result("120 points", ("46 points filled holes",)), ["46 points filled holes"]),
+    (_result("cancelled during the gaps stage", ("valley walk: 3 points",), "cancelled"),
+     ["valley walk: 3 points"]),
+    # a budget stop keeps the finder's advice
+    (_result("stopped at max_points=5 points: raise it (or the spacing)", ("c",),
+             "budget_exhausted"), ["stopped at max_points=5 points: raise it (or the spacing)",
+                                   "c"]),
+])
+def test_run_notes(result, notes):
+    assert run_notes(result) == notes
+
+
 def test_pickers_for_more_than_three_axes():
     state = linear_state(4)
     panel = make_panel(state, {"n_radial": 200, "n_chains": 0, "spacing": 0.05})
@@ -236,13 +314,14 @@ def test_pickers_for_more_than_three_axes():
     roles["role"] = ["fixed", "axis", "axis", "axis", "axis"]
     panel.settings.roles.value = roles
     run_to_end(panel)
-    assert all(p.visible for p in panel.pickers)
-    assert panel.display_axes() == (0, 1, 2)
-    panel.pickers[2].value = "p3"
-    assert panel.display_axes() == (0, 1, 3)
-    assert panel.scatter.object.layout.scene.zaxis.title.text == "p3"
-    assert sum(1 for t in panel.projections.object.data if t.name == "best fit") == 6
-    assert panel.coverage_button.disabled  # k = 4: no reference surface
+    figures = panel.figures
+    assert all(p.visible for p in figures.pickers)
+    assert figures.display_axes() == (0, 1, 2)
+    figures.pickers[2].value = "p3"
+    assert figures.display_axes() == (0, 1, 3)
+    assert figures.scatter.object.layout.scene.zaxis.title.text == "p3"
+    assert sum(1 for t in figures.projections.object.data if t.name == "best fit") == 6
+    assert panel.coverage.button.disabled  # k = 4: no reference surface
 
 
 def test_one_axis_shows_the_interval_ends():
@@ -253,36 +332,46 @@ def test_one_axis_shows_the_interval_ends():
     panel.settings.roles.value = roles
     assert panel.profiled_note.visible  # profiled runs are slow: the UI says so
     run_to_end(panel)
-    result = panel.data.result
+    result = panel.run.result
     assert result.dof == 1 and result.settings["profiled"] == ["p1"]
     xs = sorted(result.contour_points[:, 0])
     # the profile interval of p0 from the core's profile, an independent route
     grid = np.linspace(xs[0] - 0.5, xs[-1] + 0.5, 201)
     lo, hi = mc.profile(state.model, "p0", grid, best=state.best).interval(0.95)
     np.testing.assert_allclose([xs[0], xs[-1]], [lo, hi], rtol=1e-4, atol=1e-4)
-    scatter = panel.scatter.object
+    scatter = panel.figures.scatter.object
     assert isinstance(scatter.data[0], go.Scattergl) and scatter.layout.yaxis.visible is False
 
 
 def test_cancel_stops_and_reenables_start():
     state = linear_state(2)
     panel = make_panel(state, ENDLESS)
-    panel.job.min_interval = 0.05
+    run, controls = panel.run, panel.controls
+    run.min_interval = 0.05
+    assert controls.cancel_button.disabled  # nothing to cancel yet
     assert panel.start()
     assert not panel.start()  # a second run is refused with a message
-    assert "already in progress" in panel.alert.object
+    assert "already in progress" in run.refused and controls.alert.visible
+    assert controls.start_button.disabled and not controls.cancel_button.disabled
     deadline = time.monotonic() + HANG
-    while panel.data.n_points == 0 and time.monotonic() < deadline:
+    while run.n_points == 0 and time.monotonic() < deadline:
+        state.jobs.drain()
         time.sleep(0.01)
-    assert panel.data.n_points > 0 and panel.job.running
-    panel.cancel()
+    assert run.n_points > 0 and run.running and run.progress > 0
+    label = run.stage_label
+    run.cancel()
+    assert run.status == "cancelling" and controls.progress_text.value.startswith("Cancelling")
     wait_idle(panel)
-    result = panel.data.result
-    assert panel.job.status == "cancelled" and result.status == "cancelled"
-    assert panel.status.startswith("Cancelled")
+    result = run.result
+    assert run.status == result.status == "cancelled"
     assert 0 < len(result.contour_points) < ENDLESS["max_points"]
-    assert not panel.start_button.disabled and panel.cancel_button.disabled
-    assert not panel.exports[".csv"].disabled  # the points found so far can be saved
+    # the bar no longer suggests a nearly finished run; the line names the stage as shown
+    assert run.progress == 0.0 and controls.progress.value == 0
+    assert f", during {run.stage_label}" in controls.progress_text.value
+    assert label in STAGE_LABELS.values()
+    assert "cancelled during" not in " ".join(run.notes)  # the core's wording: not repeated
+    assert not controls.start_button.disabled and controls.cancel_button.disabled
+    assert not panel.exports.buttons[".csv"].disabled  # the points found so far can be saved
 
 
 def test_a_failing_run_is_reported():
@@ -292,8 +381,33 @@ def test_a_failing_run_is_reported():
         raise RuntimeError("boom")
 
     run_to_end(panel, work)
-    assert panel.alert.visible and "The run failed: RuntimeError: boom" in panel.alert.object
-    assert not panel.start_button.disabled and panel.exports[".csv"].disabled
+    alert = panel.controls.alert
+    assert panel.run.status == "failed" and panel.run.progress == 0.0
+    assert alert.visible and "The run failed: RuntimeError: boom" in alert.object
+    assert not panel.controls.start_button.disabled and panel.exports.buttons[".csv"].disabled
+
+
+def test_a_result_goes_stale_when_the_model_or_level_changes(finished3):
+    state = linear_state(2)
+    panel = make_panel(state)
+    run_to_end(panel)
+    run = panel.run
+    assert run.exportable and not run.stale and not panel.controls.stale.visible
+    state.confidence_level = 0.9
+    assert "95% CL, the page is now at 90%" in run.stale
+    assert panel.controls.stale.visible and "stale" in panel.controls.stale.object
+    assert all(button.disabled for button in panel.exports.buttons.values())
+    assert panel.coverage.button.disabled and not run.check_coverage(1)
+    assert panel.figures.scatter.object.layout.title.text.startswith("Stale")
+    state.confidence_level = 0.95
+    assert not run.stale and run.exportable  # back to the run's own model and level
+    draft = state.spec_dict
+    draft["data"][0] = 31.0
+    assert state.propose(draft) is None
+    assert "the model has changed" in run.stale and not run.exportable
+    run_to_end(panel)  # a new run belongs to the new model
+    assert not run.stale and run.exportable
+    assert not panel.figures.scatter.object.layout.title.text.startswith("Stale")
 
 
 @pytest.mark.parametrize("roles, message", [
@@ -301,12 +415,12 @@ def test_a_failing_run_is_reported():
     (["axis", "axis", "axis"], "mu is fixed in the model"),  # fixed by the model itself
 ])
 def test_settings_that_cannot_run_are_refused(roles, message):
-    panel = ContourPanel(state=linear_state(2))
+    panel = ContourPanel(run=linear_state(2).contour)
     frame = panel.settings.roles.value.copy()
     frame["role"] = roles
     panel.settings.roles.value = frame
     assert not panel.start()
-    assert message in panel.alert.object and not panel.job.running
+    assert message in panel.controls.alert.object and not panel.run.running
 
 
 def test_default_axes():
@@ -316,7 +430,7 @@ def test_default_axes():
     workspace = SessionState(mc.load_spec("assets/examples/multi_channel.json"))
     axes = default_axes(workspace.model)
     assert axes[0] == "mu" and len(axes) == 2
-    panel = ContourPanel(state=workspace)
+    panel = ContourPanel(run=workspace.contour)
     roles = panel.settings.roles.value
     assert (roles["role"] == "profiled").sum() == workspace.model.npar - 2
     assert panel.profiled_note.visible
@@ -325,12 +439,12 @@ def test_default_axes():
 def test_settings_default_to_the_finders_own():
     from model_core.contour.settings import DEFAULTS
 
-    panel = ContourPanel(state=linear_state(2))
+    panel = ContourPanel(run=linear_state(2).contour)
     settings = panel.settings.finder_settings
     assert settings == {k: DEFAULTS[k] for k in settings}
-    assert panel.settings.confidence_level == panel.state.confidence_level
-    panel.state.confidence_level = 0.68
+    panel.run.state.confidence_level = 0.68  # the page's one level
     assert panel.settings.arguments()["confidence_level"] == 0.68
+    assert "68%" in panel.settings.level_note.value
 
 
 def test_run_arguments_from_roles():
@@ -375,10 +489,10 @@ def test_work_calls_the_finder_contract(workers):
 
 def test_two_workers_give_the_same_points(finished3):
     state, panel = finished3
-    threaded = make_panel(state)
+    threaded = make_panel(SessionState(state.spec))
     threaded.settings.workers = 2
     run_to_end(threaded)
-    np.testing.assert_array_equal(threaded.data.points, panel.data.points)
+    np.testing.assert_array_equal(threaded.run.data.points, panel.run.data.points)
 
 
 class _SessionContext:
@@ -391,22 +505,21 @@ def test_closing_the_session_cancels_the_run():
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from components.jobs import BackgroundJob
-
     context, doc = _SessionContext(), Document()
     doc._session_context = weakref.ref(context)
-    state = linear_state(2)
+    spec = linear_state(2).spec
     with set_curdoc(doc):
+        state = SessionState(spec)  # its jobs belong to this session
         panel = make_panel(state, ENDLESS)
-    panel.job = BackgroundJob(min_interval=0.05, dispatch=lambda callback: callback())
-    assert panel.start()
+        assert panel.start()
     deadline = time.monotonic() + HANG
-    while panel.data.n_points == 0 and time.monotonic() < deadline:
+    while panel.run.n_points == 0 and time.monotonic() < deadline:
+        state.jobs.drain()
         time.sleep(0.01)
     for callback in doc.callbacks.session_destroyed_callbacks:
         callback(context)  # what the server does when the tab has gone
     wait_idle(panel)
-    assert panel.data.result.status == "cancelled"
+    assert panel.run.result.status == "cancelled"
 
 
 def test_two_sessions_run_at_once_without_mixing():
@@ -414,12 +527,24 @@ def test_two_sessions_run_at_once_without_mixing():
     for k, seed in ((2, 5), (3, 6)):
         state = linear_state(k)
         panel = make_panel(state, seed=seed)
-        panel.job.min_interval = 0.05
+        panel.run.min_interval = 0.05
         runs.append((state, panel))
     for _, panel in runs:
         assert panel.start()
     for state, panel in runs:
         wait_idle(panel)
         alone = mc.find_contour(state.model, **panel.settings.arguments())
-        np.testing.assert_array_equal(panel.data.points, alone.contour_points)
-        assert panel.data.result.status == "complete"
+        np.testing.assert_array_equal(panel.run.data.points, alone.contour_points)
+        assert panel.run.result.status == "complete"
+
+
+def test_progress_line_for_each_status():
+    run = linear_state(2).contour
+    assert progress_line(run) == "Ready."
+    run.param.update(status="running")
+    assert progress_line(run).startswith("Starting")
+    run.param.update(phase="rattle", n_done=20, n_total=400, n_points=1234,
+                     n_evaluations=56789, warnings=["w"])
+    line = progress_line(run)
+    assert "<b>constrained chains</b> 20 of 400" in line and "1,234</b> points" in line
+    assert "⚠ 1 warning, listed at the end" in line

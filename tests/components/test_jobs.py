@@ -1,11 +1,12 @@
-"""The background job: delivery in order, throttling, cancel, refusal, failure."""
+"""The session's jobs: delivery in order on the draining thread, throttling, cancel, refusal,
+newest-wins lanes, failures."""
 
 import threading
 import time
 
 import pytest
 
-from components.jobs import BackgroundJob, JobBusy
+from components.jobs import JobBusy, Jobs
 
 #: Seconds before a test gives up waiting for a worker (a hang guard, not a speed claim).
 HANG = 120
@@ -14,144 +15,148 @@ HANG = 120
 class Recorder:
     def __init__(self):
         self.pushes = []
-        self.done = threading.Event()
-        self.status = None
+        self.ends = []
+        self.threads = set()
 
     def items(self, batch):
+        self.threads.add(threading.current_thread().name)
         self.pushes.append((time.monotonic(), list(batch)))
 
-    def finished(self, status, error):
-        self.status, self.error = status, error
-        self.done.set()
+    def done(self, status, error):
+        self.threads.add(threading.current_thread().name)
+        self.ends.append((status, error))
+
+    @property
+    def delivered(self):
+        return [i for _, batch in self.pushes for i in batch]
 
 
-def counting(n, pause=0.0, closed=None):
-    def factory(cancel):
+def emitting(limit, result=None, pause=0.0, closed=None):
+    """Work emitting 0, 1, ... (up to ``limit``, or until cancelled), then ``result``."""
+    def work(cancel, emit):
+        n = 0
         try:
-            for i in range(n):
+            while not cancel.is_set() and (limit is None or n < limit):
+                emit(n)
+                n += 1
                 if pause:
                     time.sleep(pause)
-                yield i
+            return result
         finally:
             if closed is not None:
                 closed.set()
-    return factory
-
-
-def test_all_items_arrive_in_order():
-    job, rec = BackgroundJob(min_interval=0.0), Recorder()
-    job.start(counting(200), rec.items, rec.finished)
-    assert rec.done.wait(HANG) and job.join(HANG)
-    assert [i for _, batch in rec.pushes for i in batch] == list(range(200))
-    assert rec.status == "complete" and job.status == "complete" and not job.running
-
-
-def test_pushes_are_throttled():
-    job, rec = BackgroundJob(min_interval=0.2), Recorder()
-    job.start(counting(60, pause=0.01), rec.items, rec.finished)  # ~0.6 s of items
-    assert rec.done.wait(HANG)
-    times = [t for t, _ in rec.pushes]
-    assert [i for _, batch in rec.pushes for i in batch] == list(range(60))
-    assert len(times) >= 2  # streamed, not all at the end
-    assert all(b - a >= 0.2 - 0.01 for a, b in zip(times, times[1:], strict=False))
-    assert len(times) < 60  # items were grouped
-    assert job.pushes == len(times)
-
-
-def test_cancel_stops_the_generator():
-    job, rec, closed = BackgroundJob(min_interval=0.05), Recorder(), threading.Event()
-    job.start(counting(10_000, pause=0.01, closed=closed), rec.items, rec.finished)
-    while not rec.pushes:
-        time.sleep(0.01)
-    job.cancel()
-    assert rec.done.wait(HANG) and closed.is_set()
-    assert rec.status == "cancelled" and job.status == "cancelled"
-    delivered = [i for _, batch in rec.pushes for i in batch]
-    assert delivered == list(range(len(delivered))) and len(delivered) < 10_000
-    assert job.join(HANG)
-
-
-def test_factory_sees_the_cancel_event():
-    seen = []
-
-    def factory(cancel):
-        while not cancel.is_set():
-            seen.append(cancel)
-            yield len(seen)
-            time.sleep(0.005)
-
-    job, rec = BackgroundJob(min_interval=0.05), Recorder()
-    job.start(factory, rec.items, rec.finished)
-    while not rec.pushes:
-        time.sleep(0.01)
-    job.cancel()
-    assert rec.done.wait(HANG) and seen[0] is job._cancel
-
-
-def test_second_start_is_refused_while_running():
-    job, rec = BackgroundJob(min_interval=0.05), Recorder()
-    job.start(counting(1000, pause=0.01), rec.items, rec.finished)
-    with pytest.raises(JobBusy, match="already in progress"):
-        job.start(counting(1), rec.items)
-    job.cancel()
-    assert rec.done.wait(HANG) and job.join(HANG)
-    rec2 = Recorder()
-    job.start(counting(3), rec2.items, rec2.finished)  # free again
-    assert rec2.done.wait(HANG) and rec2.status == "complete"
-
-
-def test_failure_is_reported():
-    def factory(cancel):
-        yield 1
-        raise ValueError("bad settings: n_radial must be positive")
-
-    job, rec = BackgroundJob(min_interval=0.0), Recorder()
-    job.start(factory, rec.items, rec.finished)
-    assert rec.done.wait(HANG)
-    assert rec.status == "failed" and isinstance(rec.error, ValueError)
-    assert "n_radial" in job.message
-    assert [i for _, batch in rec.pushes for i in batch] == [1]
-
-
-def test_dispatch_is_used_for_every_update():
-    calls = []
-    job = BackgroundJob(min_interval=0.0, dispatch=lambda cb: (calls.append(cb), cb()))
-    rec = Recorder()
-    job.start(counting(5), rec.items, rec.finished)
-    assert rec.done.wait(HANG)
-    assert len(calls) == len(rec.pushes) + 1  # the pushes, then the end
-
-
-def emitting(limit, result):
-    """Callback-style work emitting 0, 1, ... (up to ``limit``, or until cancelled), then
-    returning ``result``."""
-    def work(cancel, emit):
-        n = 0
-        while not cancel.is_set() and (limit is None or n < limit):
-            emit(n)
-            n += 1
-            time.sleep(0.002)
-        return result
 
     return work
 
 
-def test_callback_work_emits_and_its_result_comes_last():
-    job, rec = BackgroundJob(min_interval=0.02), Recorder()
-    job.run(emitting(50, "result"), rec.items, rec.finished)
-    assert rec.done.wait(HANG)
-    delivered = [i for _, batch in rec.pushes for i in batch]
-    assert delivered == [*range(50), "result"] and rec.status == "complete"
-    assert len(rec.pushes) >= 2
+def until_delivered(jobs, recorder):
+    deadline = time.monotonic() + HANG
+    while not recorder.pushes and time.monotonic() < deadline:
+        jobs.drain()
+        time.sleep(0.005)
+    assert recorder.pushes
 
 
-def test_callback_work_polls_the_cancel_event():
-    work = emitting(None, "partial")
-    job, rec = BackgroundJob(min_interval=0.02), Recorder()
-    job.run(work, rec.items, rec.finished)
-    while not rec.pushes:
-        time.sleep(0.01)
-    job.cancel()
-    assert rec.done.wait(HANG) and rec.status == "cancelled"
-    delivered = [i for _, batch in rec.pushes for i in batch]
-    assert delivered[-1] == "partial" and delivered[:-1] == list(range(len(delivered) - 1))
+def test_items_arrive_in_order_on_the_draining_thread():
+    jobs, rec = Jobs(), Recorder()
+    jobs.submit("a", emitting(200, "result"), rec.items, rec.done, min_interval=0.0)
+    assert jobs.busy == ["a"] and jobs.running("a")
+    assert jobs.wait(timeout=HANG)
+    assert rec.delivered == [*range(200), "result"]
+    assert rec.ends == [("complete", None)] and not jobs.running("a") and jobs.busy == []
+    assert rec.threads == {threading.current_thread().name}  # never the worker's
+
+
+def test_deliveries_are_throttled():
+    jobs, rec = Jobs(), Recorder()
+    jobs.submit("a", emitting(60, pause=0.01), rec.items, rec.done, min_interval=0.2)
+    assert jobs.wait(timeout=HANG)
+    times = [t for t, _ in rec.pushes]
+    assert rec.delivered == list(range(60))
+    assert len(times) >= 2  # streamed, not all at the end
+    # the last delivery comes with the end, at once; the others at least 0.2 s apart
+    assert all(b - a >= 0.2 - 0.01 for a, b in zip(times[:-1], times[1:-1], strict=False))
+    assert len(times) < 60  # items were grouped
+
+
+def test_cancel_stops_the_work_and_delivers_what_it_made():
+    jobs, rec, closed = Jobs(), Recorder(), threading.Event()
+    jobs.submit("a", emitting(None, "partial", pause=0.002, closed=closed), rec.items,
+                rec.done, min_interval=0.02)
+    until_delivered(jobs, rec)
+    jobs.cancel("a")
+    assert jobs.wait(timeout=HANG) and closed.is_set()
+    assert rec.ends == [("cancelled", None)]
+    assert rec.delivered[-1] == "partial"
+    assert rec.delivered[:-1] == list(range(len(rec.delivered) - 1))
+
+
+def test_a_busy_lane_refuses_and_frees_up():
+    jobs, rec = Jobs(), Recorder()
+    jobs.submit("a", emitting(None, pause=0.002), rec.items, rec.done)
+    with pytest.raises(JobBusy, match="already in progress"):
+        jobs.submit("a", emitting(1), rec.items)
+    other = Recorder()
+    jobs.submit("b", emitting(3), other.items, other.done)  # lanes are independent
+    assert jobs.wait("b", timeout=HANG) and other.delivered == [0, 1, 2]
+    jobs.cancel("a")
+    assert jobs.wait(timeout=HANG)
+    again = Recorder()
+    jobs.submit("a", emitting(3), again.items, again.done)  # free again
+    assert jobs.wait(timeout=HANG) and again.ends == [("complete", None)]
+
+
+def test_the_newest_request_wins_and_the_old_one_is_never_heard_of():
+    jobs, old, new = Jobs(), Recorder(), Recorder()
+    closed = threading.Event()
+    jobs.submit("a", emitting(None, "old", pause=0.002, closed=closed), old.items, old.done,
+                supersede=True, min_interval=0.0)
+    until_delivered(jobs, old)
+    seen = len(old.pushes)
+    jobs.submit("a", emitting(3, "new"), new.items, new.done, supersede=True)
+    assert jobs.wait(timeout=HANG)
+    assert closed.wait(HANG)  # the old work was told to stop
+    assert len(old.pushes) == seen and old.ends == []  # nothing of it after the new request
+    assert new.delivered == [0, 1, 2, "new"] and new.ends == [("complete", None)]
+
+
+def test_a_discarded_job_is_dropped_unseen():
+    jobs, rec = Jobs(), Recorder()
+    release = threading.Event()
+
+    def work(cancel, emit):
+        release.wait(HANG)
+        return "late"
+
+    job = jobs.submit("a", work, rec.items, rec.done)
+    jobs.cancel("a", discard=True)
+    assert jobs.busy == []
+    release.set()
+    job.thread.join(HANG)  # its result and its end are on the queue now
+    assert jobs.wait(timeout=HANG)
+    assert rec.pushes == [] and rec.ends == []
+
+
+def test_failure_is_reported_after_the_items_made_before_it():
+    def work(cancel, emit):
+        emit(1)
+        raise ValueError("bad settings: n_radial must be positive")
+
+    jobs, rec = Jobs(), Recorder()
+    jobs.submit("a", work, rec.items, rec.done)
+    assert jobs.wait(timeout=HANG)
+    (status, error), = rec.ends
+    assert status == "failed" and isinstance(error, ValueError) and "n_radial" in str(error)
+    assert rec.delivered == [1]
+
+
+def test_a_failing_view_ends_its_job_not_the_session():
+    jobs, rec = Jobs(), Recorder()
+
+    def broken(items):
+        raise RuntimeError("view bug")
+
+    jobs.submit("a", emitting(None, pause=0.002), broken, rec.done, min_interval=0.0)
+    assert jobs.wait(timeout=HANG)
+    (status, error), = rec.ends
+    assert status == "failed" and "view bug" in str(error)

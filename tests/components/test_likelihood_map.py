@@ -5,7 +5,8 @@ import pytest
 
 import model_core as mc
 from components import plots
-from components.likelihood_map import RANGE_MARGIN, LikelihoodMap
+from components.likelihood_map import FINE_PROFILE, RANGE_MARGIN, LikelihoodMap
+from components.map_figure import CL_DASH
 
 
 def test_grid_is_the_core_grid(state):
@@ -38,7 +39,7 @@ def test_automatic_range_is_the_quadratic_region(linear_state):
     best = linear_state.best
     m = np.array([[10.0, 3.0], [2.0, 8.0]])
     hess = m.T @ np.linalg.inv([[4.0, 1.0], [1.0, 9.0]]) @ m
-    delta = max(level.delta for level in plots.map_levels(0.95))
+    delta = max(level.delta(2) for level in plots.drawn_levels(0.95, [1, 2]))
     # "fixed" mode: the other axis is re-fitted, everything else stays: the ellipse's extent
     half = RANGE_MARGIN * np.sqrt(delta * np.diag(np.linalg.inv(hess)))
     assert view.x_range == pytest.approx((best["a"] - half[0], best["a"] + half[0]), rel=1e-6)
@@ -78,8 +79,11 @@ def test_fewer_than_two_free_parameters(state):
 
 
 def test_levels_are_the_chi2_quantiles():
-    levels = plots.map_levels(0.9)
-    assert [lv.delta for lv in levels] == pytest.approx([2.2957489, 6.1800743, 4.6051702])
+    levels = plots.drawn_levels(0.9, [1, 2, 3])
+    assert [level.label for level in levels] == ["1σ", "2σ", "3σ", "90% CL"]
+    assert [lv.delta(2) for lv in levels] == pytest.approx(
+        [2.2957489, 6.1800743, 11.8291558, 4.6051702])
+    assert [lv.delta(1) for lv in levels] == pytest.approx([1.0, 4.0, 9.0, 2.7055435])
 
 
 def test_arrows_point_up_the_log_likelihood(linear_state):
@@ -111,8 +115,9 @@ def test_map_figure_shows_the_grid(state):
                                rtol=1e-6, equal_nan=True)  # float32 on the wire
     assert fig.best_source.data["x"] == [state.best["c0"]]
     assert fig.best_source.data["y"] == [state.best["c1"]]
-    labels = [item.label.value for item in fig.legend_items]
-    assert [label.split(" (")[0] for label in labels[:3]] == ["1σ", "2σ", "95% CL"]
+    labels = [item.label.value for item in fig.legend.items]
+    assert labels == ["1σ (Δχ² = 2.30)", "2σ (Δχ² = 6.18)", "95% CL (Δχ² = 5.99)",
+                      "−∇NLL (ascent of log L)", "best fit"]
     assert fig.figure.xaxis[0].axis_label == "c0" and fig.figure.yaxis[0].axis_label == "c1"
     # on the CL contour, Delta chi-square = chi2.ppf(0.95, 2), up to the grid's resolution
     cl = fig.line_sources[2].data
@@ -136,7 +141,7 @@ def test_quantity_level_and_edit_update_in_place(state):
         np.nanmin(view.grid.nll), rel=1e-6)
     assert fig.colorbar.title == "NLL" and fig.hover.tooltips[2][0] == "NLL"
     state.confidence_level = 0.9
-    assert fig.legend_items[2].label.value == "90% CL (Δχ²=4.61)"
+    assert fig.legend.items[2].label.value == "90% CL (Δχ² = 4.61)"
     draft = state.spec_dict
     draft["data"][0] = 40.0
     assert state.propose(draft) is None
@@ -153,3 +158,87 @@ def test_arrow_heads_sit_on_the_tips():
     np.testing.assert_allclose([x0[2], y0[2], x0[4], y0[4]], [1.0, 0.0, 1.0, 0.0], atol=1e-12)
     # head strokes point back from the tip, symmetric about the shaft
     assert x1[2] < 1.0 and x1[4] < 1.0 and y1[2] == pytest.approx(-y1[4])
+
+
+def test_a_new_model_gets_a_new_range_unless_the_user_zoomed(state):
+    """Issue: loading another model with the same axis names kept the old range."""
+    view = LikelihoodMap(state=state)
+    assert not view.user_zoomed
+    assert state.load_example("three_shapes_correlated") is None
+    assert view.x_range == view.suggested_range("c0", "c1")
+    # the user zooms (a browser zoom moves both ends of a range)
+    fig = view.figure.figure
+    fig.x_range.update(start=-3.0, end=-1.0)
+    assert view.user_zoomed
+    kept = view.x_range
+    assert state.load_example("three_shapes") is None
+    assert view.x_range == kept and (fig.x_range.start, fig.x_range.end) == (-3.0, -1.0)
+    view.auto_range = True  # asked for: the automatic range again
+    assert not view.user_zoomed and view.x_range == view.suggested_range("c0", "c1")
+
+
+def test_a_typed_range_counts_as_a_zoom(state):
+    view = LikelihoodMap(state=state)
+    view.x_range = (-5.0, 0.0)
+    assert view.user_zoomed and view.grid.x_values[[0, -1]].tolist() == [-5.0, 0.0]
+    assert state.load_example("three_shapes_correlated") is None
+    assert view.x_range == (-5.0, 0.0)
+
+
+def test_a_profiled_map_is_refined_in_the_background(state):
+    view = LikelihoodMap(state=state)
+    view.others = "profile"
+    assert view.grid.nll.shape == (31, 31) and view.refining
+    assert state.jobs.wait(timeout=300)
+    assert view.grid.nll.shape == (FINE_PROFILE, FINE_PROFILE) and not view.refining
+    reference = mc.nll_grid(state.model, ("c0", "c1"), view.grid.x_values, view.grid.y_values,
+                            at=state.best.x, mode="profile")
+    np.testing.assert_allclose(view.grid.nll, reference.nll, rtol=1e-10)
+    assert view.figure.image_source.data["image"][0].shape == (FINE_PROFILE, FINE_PROFILE)
+    view.others = "fixed"  # a pending refinement of the old view is dropped
+    assert state.jobs.busy == [] and view.grid.mode == "fixed"
+
+
+def test_figure_fills_the_width_with_the_legend_outside(state):
+    fig = LikelihoodMap(state=state).figure
+    assert fig.figure.sizing_mode == "stretch_width"
+    assert fig.legend in fig.figure.right and fig.legend not in fig.figure.center
+
+
+def test_arrows_show_on_light_and_dark_colours(state):
+    """A dark halo under a light line: visible on the palette's yellow and its purple."""
+    fig = LikelihoodMap(state=state).figure
+    halo, line = (renderer.glyph for renderer in fig.arrows)
+
+    def luminance(colour):
+        named = {"white": "#ffffff"}.get(colour, colour)
+        r, g, b = (int(named[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    assert halo.line_width > line.line_width
+    assert luminance(halo.line_color) < 0.2 and luminance(line.line_color) > 0.9
+
+
+def test_the_cl_line_is_dashed_over_the_sigma_lines(state):
+    view = LikelihoodMap(state=state)
+    state.confidence_level = 0.68  # nearly the 1 sigma level of one parameter ...
+    one, two, cl = (renderer.glyph for renderer in view.figure.lines[:3])
+    assert one.line_dash == two.line_dash == "solid" and list(cl.line_dash) == CL_DASH
+    assert one.line_color != cl.line_color  # ... and still both seen
+
+
+def test_arrows_follow_the_shape_of_the_frame(linear_state):
+    """On a frame twice as wide as high, arrows still cross the contours at right angles on
+    screen: their screen direction is the screen gradient."""
+    view = LikelihoodMap(state=linear_state)
+    grid = view.grid
+    frame = (800.0, 400.0)
+    x, y, angle, length = plots.arrow_field(grid, n_arrows=9, frame=frame)
+    span = np.array([np.ptp(grid.x_values), np.ptp(grid.y_values)])
+    side = np.array(frame)
+    screen = np.column_stack([np.cos(angle), np.sin(angle)]) * length[:, None] * side / span
+    ix, iy = np.searchsorted(grid.x_values, x), np.searchsorted(grid.y_values, y)
+    gradient = -grid.grad[iy, ix] * span / side  # d log L per screen pixel
+    cosine = np.sum(screen * gradient, axis=1) / (
+        np.linalg.norm(screen, axis=1) * np.linalg.norm(gradient, axis=1))
+    assert np.allclose(cosine, 1.0)

@@ -23,6 +23,7 @@ def test_data_edit_updates_model_and_map(state, views):
     edit_cell(editor.bins.table, 0, "data", 45.0)
     assert state.spec.data == (45.0, 33.0)
     assert state.error is None and not visible_alerts(editor)
+    assert state.spec.name == "Three signal shapes (multivariate normal)"  # not structural
     # the map now holds the NLL of the edited model, computed independently here
     reference = mc.nll_grid(mc.build_model(state.spec), before.parameters, view.grid.x_values,
                             view.grid.y_values, at=state.best.x)
@@ -30,24 +31,25 @@ def test_data_edit_updates_model_and_map(state, views):
     assert not np.allclose(view.grid.nll, before.nll)
 
 
-@pytest.mark.parametrize("column, value, field", [
-    ("data", -4.0, "data[0]"), ("background", np.nan, "background[0]"),
-    ("t:A", np.inf, "signal.templates.A[0]"),
+@pytest.mark.parametrize("column, value, label, shown", [
+    ("data", -4.0, "n, bin SR1", "-4"), ("background", np.nan, "b, bin SR1", "nan"),
+    ("t:A", np.inf, "A, bin SR1", "inf"),
 ], ids=["negative yield", "NaN", "infinite template"])
-def test_bad_cell_shows_error_and_keeps_model(state, views, column, value, field):
+def test_bad_cell_shows_error_and_keeps_model(state, views, column, value, label, shown):
     editor, view = views
     best, grid = state.best, view.grid
     edit_cell(editor.bins.table, 0, column, value)
     assert visible_alerts(editor) == {"bins"}
-    assert field in editor.alerts["bins"].object
+    message = editor.alerts["bins"].object
+    # named as on screen, the value as typed (no np.float64(...))
+    assert f"<b>{label}</b>" in message and f"<code>{shown}</code>" in message
+    assert "np." not in message
     assert state.best is best and view.grid is grid
-    assert editor.revert.visible
+    assert editor.revert.visible and "rejected" in editor.status.value
     editor.revert.clicks += 1
     assert not visible_alerts(editor) and state.error is None
     assert "model in use" in editor.status.value
-    assert editor.bins.table.value.loc[0, column] == pytest.approx(
-        editor.bins.table.value.loc[0, column])  # the table shows the model in use again
-    assert np.isfinite(editor.bins.table.value.loc[0, column])
+    assert np.isfinite(editor.bins.table.value.loc[0, column])  # the model in use again
 
 
 def test_non_positive_definite_covariance(state, views):
@@ -55,10 +57,22 @@ def test_non_positive_definite_covariance(state, views):
     best, grid = state.best, view.grid
     edit_cell(editor.matrix.table, 0, "SR2", 500.0)  # |rho| = 500 / (12 * 16) > 1
     assert visible_alerts(editor) == {"covariance"}
-    assert "positive definite" in editor.alerts["covariance"].object
+    message = editor.alerts["covariance"].object
+    # said as the correlation it is, with the limit that would fix it
+    assert "<b>correlation of bins SR1 and SR2</b>" in message
+    assert f"a correlation of {500 / 192:.3g}" in message and "below 192" in message
     # the edit is mirrored in the table, and the model is unchanged
     assert editor.matrix.table.value.loc[1, "SR1"] == 500.0
     assert state.best is best and view.grid is grid
+
+
+def test_a_correlation_above_one_is_reported_as_a_correlation(state, views):
+    editor, _ = views
+    editor.covariance_mode = "correlation"
+    edit_cell(editor.matrix.table, 0, "SR2", 1.5)
+    message = editor.alerts["covariance"].object
+    assert "<b>correlation of bins SR1 and SR2</b>" in message and "<code>1.5</code>" in message
+    assert "between −1 and 1" in message
 
 
 def test_covariance_edit_is_mirrored_into_the_model(state, views):
@@ -72,16 +86,44 @@ def test_bad_expression_shows_position(state, views):
     best, grid = state.best, view.grid
     editor.expression.value_input = "c0*A + * c1"
     assert "le-bad-box" in editor.expression_feedback.value
-    assert "expr-caret" in editor.expression_feedback.value
+    assert "<pre class='expr-caret'>c0*A + * c1\n       ^</pre>" in editor.expression_feedback.value
     editor.expression.value = "c0*A + * c1"
-    assert visible_alerts(editor) == {"expression"}
-    assert "^" in editor.alerts["expression"].object
+    feedback = editor.expression_feedback.value
+    assert feedback.count("syntax error") == 1 and "Not applied" in feedback  # one copy
+    assert not visible_alerts(editor)
     assert state.best is best and view.grid is grid
+    editor.expression.value_input = "c0*A + c1**2*B + c2*C"  # fixed: the error goes
+    assert "le-bad-box" not in editor.expression_feedback.value
+    assert "✓ parses" in editor.expression_feedback.value
+
+
+def test_a_name_that_is_not_a_template_is_held_until_confirmed(state, views):
+    """Issue: "c0*A + c1**2*B + c2*D" silently made D a parameter and left C unused."""
+    editor, _ = views
+    spec = state.spec
+    editor.expression.value_input = "c0*A + c1**2*B + c2*D"
+    feedback = editor.expression_feedback.value
+    assert "D is not a template (templates: A, B, C); it will be a new parameter" in feedback
+    assert "template C is not used" in feedback
+    editor.expression.value = "c0*A + c1**2*B + c2*D"
+    assert state.spec is spec and editor.pending_expression  # not applied yet
+    assert editor.confirm_expression.visible and "Not applied yet" in \
+        editor.expression_feedback.value
+    editor.keep_editing.clicks += 1
+    assert not editor.pending_expression and state.spec is spec
+    editor.expression.value = "c0*A + c1**2*B + c2*C"  # the intended expression: no question
+    assert state.spec is spec
+    editor.expression.value = "c0*A + c1**2*B + c2*D"
+    editor.confirm_expression.clicks += 1  # the user means it
+    assert state.model.parameter_names == ("mu", "c0", "c1", "c2", "D")
+    assert "template C is not used" in editor.expression_feedback.value
 
 
 def test_expression_edit_changes_parameters(state, views):
     editor, view = views
     editor.expression.value = "k*A + c2*C"
+    assert editor.pending_expression == "k*A + c2*C"  # k is new: confirmed first
+    editor.confirm_expression.clicks += 1
     assert state.model.parameter_names == ("mu", "k", "c2")
     assert list(editor.parameters.table.value["parameter"]) == ["mu", "k", "c2"]
     assert (view.x_axis, view.y_axis) == ("k", "c2")
@@ -171,9 +213,64 @@ def test_preset(state, views):
     editor, view = views
     editor.preset.value = "two_bin_uncorrelated"
     assert state.spec.kind == "uncorrelated_background"
-    assert editor.preset.value == "(current)"
+    assert editor.preset.value == ""
     assert not editor._matrix_card.visible
     assert (view.x_axis, view.y_axis) == ("mu", "theta_0")
+    # readable names, the teaching example first, and a line on the model in use
+    labels = list(editor.preset.options)
+    assert labels[:2] == ["Choose a preset…", "One-bin counting experiment"]
+    assert "Two bins, uncorrelated background" in labels
+    assert editor.description.value.startswith("The two-bin counting experiment")
+
+
+def test_the_one_bin_counting_model_is_editable(state, views):
+    editor, _ = views
+    editor.preset.value = "one_bin_counting"
+    table = editor.bins.table
+    assert table.value[["data", "background", "uncertainty", "t:s"]].values.tolist() == [
+        [15.0, 10.0, 3.5, 5.0]]
+    assert table.titles["data"] == "n" and table.titles["uncertainty"] == "σ_b"
+    edit_cell(table, 0, "uncertainty", 2.0)
+    assert state.spec.background_uncertainty == (2.0,)
+    assert state.best["mu"] == pytest.approx(1.0, abs=1e-6)  # n = b + s still
+
+
+def test_the_name_follows_structural_edits_until_the_user_names_the_model(state, views):
+    editor, _ = views
+    editor.preset.value = "two_bin_uncorrelated"
+    editor.remove_bin.clicks += 1
+    assert state.spec.name == "One bin, uncorrelated background"
+    edit_cell(editor.bins.table, 0, "data", 20.0)  # not structural: the name stays
+    assert state.spec.name == "One bin, uncorrelated background"
+    editor.name_input.value = "My teaching model"
+    editor.add_bin.clicks += 1
+    assert state.spec.name == "My teaching model"
+
+
+def test_warm_start_never_refuses_a_valid_model(state, views):
+    """Issue: two_bin_uncorrelated, one bin removed, n = 15, then b = 10 was refused ("the
+    likelihood is zero everywhere the fit looked"), and every later edit too."""
+    editor, _ = views
+    editor.preset.value = "two_bin_uncorrelated"
+    editor.remove_bin.clicks += 1
+    edit_cell(editor.bins.table, 0, "data", 15.0)
+    edit_cell(editor.bins.table, 0, "background", 10.0)
+    assert state.error is None and state.spec.background == (10.0,)
+    edit_cell(editor.bins.table, 0, "uncertainty", 3.5)
+    edit_cell(editor.bins.table, 0, "t:S", 5.0)
+    assert state.error is None and not visible_alerts(editor)
+    direct = mc.fit(mc.build_model(state.spec), n_starts=4, rng=1)
+    assert state.best.fun == pytest.approx(direct.fun, abs=1e-9)
+    assert state.best["mu"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_revert_clears_the_upload(state, views):
+    editor, _ = views
+    editor.upload.filename = "broken.json"
+    editor.upload.value = b'{"kind": "multivariate_normal", "data": [1,'
+    assert visible_alerts(editor) == {"upload"}
+    editor.revert.clicks += 1
+    assert editor.upload.value is None and not editor.upload.filename
 
 
 def test_workspace_spec_shows_its_own_view(state, views):

@@ -102,3 +102,23 @@ def test_model_with_no_positive_rate_is_rejected(state):
 def test_confidence_level_is_bounded(state):
     with pytest.raises(ValueError):
         state.confidence_level = 1.5
+
+
+def test_a_warm_start_that_sees_no_likelihood_falls_back_to_fresh_starts(state):
+    """Issue: the previous best fit (mu = -2.9 after n = 15 with b = 50) started the fit
+    where every rate is negative once b = 10, and the valid model was refused."""
+    assert state.load_example("two_bin_uncorrelated") is None
+    draft = state.spec_dict
+    for key in ("data", "background", "background_uncertainty", "bins"):
+        draft[key] = draft[key][:1]
+    draft["signal"]["templates"]["S"] = draft["signal"]["templates"]["S"][:1]
+    draft["data"] = [15.0]
+    assert state.propose(draft) is None
+    assert state.best["mu"] < -2.5  # the warm start of the next edit
+    draft["background"] = [10.0]
+    model = mc.build_model(draft)
+    assert not np.isfinite(model.nll(state.best.x))  # where the old best fit now stands
+    assert state.propose(draft) is None
+    direct = mc.fit(model, n_starts=4, rng=1)
+    assert state.best.fun == pytest.approx(direct.fun, abs=1e-9)
+    assert state.best["mu"] == pytest.approx((15.0 - 10.0) / 12.0, abs=1e-6)

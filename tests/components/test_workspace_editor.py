@@ -236,8 +236,9 @@ def test_seed_gradient_map_over_mu_and_gamma(one_bin):
 
 def test_profile_of_mu_matches_pyhf_profile():
     state = SessionState(load_example("pyhf_two_bin_shapesys"))
-    panel = ProfilePanel(state=state)
-    result = panel.results["mu"].profile
+    panel = ProfilePanel(analysis=state.analysis)
+    assert state.jobs.wait(timeout=300)
+    result = panel.analysis.results["mu"].profile
     model, data = pyhf_model(state.spec)
     for mu in result.grid[[5, 20, 30]]:
         _, twice_nll = pyhf.infer.mle.fixed_poi_fit(mu, data, model, return_fitted_val=True,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
-import time
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
-__all__ = ["ARGS", "CHROMIUM", "JS_MAP_SUM", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN",
-           "JS_MAP_XRANGE", "JS_HELPERS", "AppPage", "free_port"]
+__all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_FIGURES", "JS_HELPERS", "JS_MAP_SUM",
+           "JS_MAP_XRANGE", "SCREENSHOTS", "VIEWPORT", "WEBSOCKET_OPEN", "AppPage", "free_port"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -17,6 +18,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 WEBSOCKET_OPEN = "Websocket connection 0 is now open"
+#: How long a wait may take before a test reports a hang.  Not a speed requirement: a busy
+#: machine (CI beside other jobs, the stress script's CPU burners) can hold a page back for
+#: a long time.
+HANG_MS = int(os.environ.get("LE_UI_HANG_MS", 180_000))
 
 #: Sum of the finite values of the map's image, read from the page's Bokeh document.
 JS_MAP_SUM = """() => {
@@ -48,9 +53,11 @@ JS_MAP_XRANGE = """(value) => {
 }"""
 
 
-#: Defines ``window.leDeep(selector)`` (the first match anywhere, shadow roots included) and
-#: ``window.lePoints()``: the contour points the 3-D scatter draws (the best fit and the
-#: rings marking points on a bound aside), or null before the scatter exists.
+#: Defines ``window.leDeep(selector)`` (the first match anywhere, shadow roots included),
+#: ``window.lePlot(css)``: the plotly figure inside the element with class ``css`` as
+#: ``{title, points}`` (points of every trace but the best fit and the rings marking points on
+#: a bound), or null before it is drawn, and ``window.lePoints()``: the points of the contour
+#: scatter (``.le-scatter``), or null before the scatter exists.
 JS_HELPERS = """() => {
   const deep = (root, selector) => {
     const hit = root.querySelector(selector);
@@ -64,16 +71,58 @@ JS_HELPERS = """() => {
     return null;
   };
   window.leDeep = (selector) => deep(document, selector);
-  let plot = null;
-  window.lePoints = () => {
+  const plots = {};
+  window.lePlot = (css) => {
+    let plot = plots[css];
     if (!plot || !plot.isConnected) {
-      const host = window.leDeep('.le-scatter');
-      plot = host && deep(host.shadowRoot || host, '.js-plotly-plot');
+      const host = window.leDeep(css);
+      plot = plots[css] = host && deep(host.shadowRoot || host, '.js-plotly-plot');
     }
-    if (!plot || !plot.data) return null;
-    return plot.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
+    if (!plot || !plot.data || !plot._fullLayout) return null;
+    const title = plot.layout && plot.layout.title ? (plot.layout.title.text || '') : '';
+    const points = plot.data.filter(t => !['best fit', 'on a bound'].includes(t.name))
       .reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+    return {title, points};
   };
+  window.lePoints = () => {
+    const plot = window.lePlot('.le-scatter');
+    return plot && plot.points;
+  };
+}"""
+
+
+#: The Bokeh figures whose title starts with the argument: their visible horizontal spans
+#: (location, dash, colour), labels and line glyphs, read from the page's documents.
+JS_FIGURES = """(title) => {
+  const v = (p) => (p !== null && typeof p === 'object' && 'value' in p) ? p.value : p;
+  const out = [];
+  for (const doc of (window.Bokeh ? Bokeh.documents : [])) {
+    for (const m of doc.all_models) {
+      if (m.constructor.__name__ !== 'Figure' || !m.title || !m.title.text ||
+          !m.title.text.startsWith(title)) continue;
+      const annotations = [...m.renderers, ...m.center];
+      out.push({
+        title: m.title.text,
+        spans: annotations.filter(a => a.constructor.__name__ === 'Span' && a.visible)
+          .map(a => [a.location, JSON.stringify(v(a.line_dash)), v(a.line_color)]),
+        labels: annotations.filter(a => a.constructor.__name__ === 'Label' && a.visible)
+          .map(a => a.text),
+        legend: m.right.concat(m.center).filter(a => a.constructor.__name__ === 'Legend')
+          .flatMap(l => l.items.map(i => i.label.value)),
+        legend_outside: m.right.some(a => a.constructor.__name__ === 'Legend'),
+        segments: m.renderers.filter(r => r.glyph && r.glyph.constructor.__name__ ===
+          'Segment').map(r => [v(r.glyph.line_color), v(r.glyph.line_width),
+                               JSON.stringify(v(r.glyph.line_dash)),
+                               r.data_source.data.x0 ? r.data_source.data.x0.length : 0]),
+        image: m.renderers.filter(r => r.glyph && r.glyph.constructor.__name__ === 'Image')
+          .map(r => { const img = r.data_source.data.image[0];
+                      return img && img.shape ? img.shape : [Math.sqrt(img.length)]; })[0],
+        x_range: [m.x_range.start, m.x_range.end],
+        inner_width: m.inner_width,
+      });
+    }
+  }
+  return out;
 }"""
 
 
@@ -93,12 +142,17 @@ class AppPage:
         self.errors: list[str] = []
         page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # which resource failed (a console message does not say)
+        page.on("requestfailed", lambda request: self.errors.append(
+            f"request failed: {request.url} ({request.failure})"))
 
     def open(self, url: str) -> AppPage:
+        """Load the app and wait for its websocket and its first map (a busy machine can
+        take long: the waits are hang guards)."""
         with self.page.expect_console_message(lambda m: WEBSOCKET_OPEN in m.text,
-                                              timeout=60_000):
-            self.page.goto(url)
-        self.page.wait_for_function(f"({JS_MAP_SUM})() !== null", timeout=60_000)
+                                              timeout=HANG_MS):
+            self.page.goto(url, wait_until="commit", timeout=HANG_MS)
+        self.page.wait_for_function(f"({JS_MAP_SUM})() !== null", timeout=HANG_MS)
         return self
 
     @property
@@ -106,9 +160,11 @@ class AppPage:
         return self.errors + [text for kind, text in self.console if kind == "error"]
 
     def map_sum(self) -> float:
+        """The map's image summed (the map's tab must be on screen: a tab off screen is not
+        kept up to date in the page)."""
         return self.page.evaluate(JS_MAP_SUM)
 
-    def wait_map_change(self, old: float, timeout: float = 60_000) -> float:
+    def wait_map_change(self, old: float, timeout: float = HANG_MS) -> float:
         changed = "(old) => { const s = (" + JS_MAP_SUM + ")(); return s !== null && s !== old; }"
         self.page.wait_for_function(changed, arg=old, timeout=timeout)
         return self.map_sum()
@@ -135,20 +191,28 @@ class AppPage:
         field.fill(str(value))
         field.press("Enter")
 
-    def wait_enabled(self, button: str, timeout: float = 120.0) -> None:
+    def wait_enabled(self, button: str, timeout: float = HANG_MS / 1000, *,
+                     exact: bool = False) -> None:
         """Wait until the button named ``button`` can be clicked."""
-        locator = self.page.get_by_role("button", name=button)
-        deadline = time.monotonic() + timeout
-        while not locator.is_enabled():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"button {button!r} still disabled after {timeout:g} s")
-            self.page.wait_for_timeout(50)
+        expect(self.page.get_by_role("button", name=button, exact=exact)).to_be_enabled(
+            timeout=timeout * 1000)
+
+    def wait_figure(self, css: str, *, title: str = "", points: int | None = None,
+                    timeout: float = 120.0) -> dict:
+        """Wait until the plotly figure in ``css`` has a title starting with ``title`` and
+        (unless None) exactly ``points`` points; returns ``{title, points}``.  Needs
+        :data:`JS_HELPERS` evaluated on the page."""
+        self.page.wait_for_function(
+            "([css, title, points]) => { const p = window.lePlot(css); return p !== null && "
+            "p.title.startsWith(title) && (points === null || p.points === points); }",
+            arg=[css, title, points], timeout=timeout * 1000)
+        return self.page.evaluate("(css) => window.lePlot(css)", css)
 
     def open_contour_tab(self) -> None:
         """Show the contour finder and wait for its (empty) 3-D view."""
         self.page.evaluate(JS_HELPERS)
         self.tab("Contour finder")
-        self.page.wait_for_function("() => window.lePoints() !== null", timeout=60_000)
+        self.page.wait_for_function("() => window.lePoints() !== null", timeout=HANG_MS)
 
     def contour_points(self) -> int | None:
         """Points the scatter draws now (after :meth:`open_contour_tab`)."""
@@ -166,6 +230,35 @@ class AppPage:
             "(el) => el.shadowRoot ? Array.from(el.shadowRoot.children).filter("
             "c => !['STYLE', 'LINK'].includes(c.tagName)).map(c => c.innerText).join('')"
             " : el.innerText")
+
+    def next_frames(self, n: int = 2) -> None:
+        """Wait until the browser has drawn ``n`` more frames (what it has received drawn)."""
+        self.page.evaluate(
+            "(n) => new Promise(done => { const step = (k) => k ? requestAnimationFrame("
+            "() => step(k - 1)) : done(); step(n); })", n)
+
+    def figures(self, title: str) -> list[dict]:
+        """The page's Bokeh figures whose title starts with ``title`` (:data:`JS_FIGURES`)."""
+        return self.page.evaluate(JS_FIGURES, title)
+
+    def wait_map_title(self, fragment: str) -> None:
+        """Wait until the map's title contains ``fragment`` (e.g. its axes, "(mu, theta_0)")."""
+        self.page.wait_for_function(
+            f"(fragment) => ({JS_FIGURES})('Δχ²').some(f => f.title.includes(fragment))",
+            arg=fragment)
+
+    def set_level(self, percent: float) -> None:
+        """Type a confidence level (in percent) into the page's control and commit it."""
+        field = self.page.locator(".le-cl input").first
+        field.fill(str(percent))
+        field.press("Enter")
+
+    def preset(self, label: str) -> None:
+        """Load the preset shown as ``label`` (a model's name) and wait until it is the
+        model in use (the status line names it)."""
+        self.page.locator(".bk-input-group", has_text="Load a preset").locator(
+            "select").select_option(label=label)
+        self.page.locator(".le-status", has_text=f"model in use: {label}").wait_for()
 
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from .browser import ARGS, CHROMIUM, VIEWPORT, AppPage, free_port
+from .browser import ARGS, CHROMIUM, HANG_MS, VIEWPORT, AppPage, free_port
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +32,22 @@ def app_url():
 
 
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory):
+def browser_context():
+    """One browser for the session; an incognito-like context (a persistent profile opens
+    new tabs on chromium's new-tab page, whose requests for web content fail offline and
+    are logged on the tab before it reaches the app)."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            args=ARGS, headless=True, viewport=VIEWPORT, accept_downloads=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS,
+                                             headless=True)
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        # every wait (locators, expect) is a hang guard, not a speed requirement
+        context.set_default_timeout(HANG_MS)
+        context.set_default_navigation_timeout(HANG_MS)
+        playwright_api.expect.set_options(timeout=HANG_MS)
         yield context
         context.close()
+        browser.close()
 
 
 @pytest.fixture

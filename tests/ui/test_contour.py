@@ -1,6 +1,8 @@
 """The contour runner in a real browser: streaming, progress, cancel, export, coverage,
 concurrent sessions, and a closed tab's worker."""
 
+import importlib.metadata
+import json
 import re
 import threading
 import time
@@ -8,8 +10,10 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 import model_core as mc
+from components.contour_data import STAGE_LABELS
 from model_core.examples import load_example
 
 pytestmark = pytest.mark.ui
@@ -42,17 +46,26 @@ JS_RECORD = """() => {
 FINISHED = re.compile(r"Finished: ([\d,]+) points .* T = ([\d.]+)")
 
 
-def _finished(app) -> tuple[int, float]:
-    """Wait for the run to end; its point count and threshold from the progress line."""
-    app.wait_enabled("Start")
+def _progress_line(app, pattern: str) -> re.Match:
+    """Wait for the progress line to match ``pattern``; the match."""
     app.page.wait_for_function(
-        "() => (window.leDeep('.le-progress-text').shadowRoot || "
-        "window.leDeep('.le-progress-text')).textContent.match(/Finished|Cancelled/)",
-        timeout=60_000)
+        "(pattern) => { const host = window.leDeep('.le-progress-text'); return host && "
+        "new RegExp(pattern).test((host.shadowRoot || host).textContent); }",
+        arg=pattern, timeout=HANG * 1000)
     text = app.progress()[1]
-    match = FINISHED.search(text)
+    match = re.search(pattern, text)
     assert match, text
-    return int(match.group(1).replace(",", "")), float(match.group(2))
+    return match
+
+
+def _finished(app) -> tuple[int, float]:
+    """Wait for the run to end (its final scatter drawn); its point count and threshold."""
+    match = _progress_line(app, FINISHED.pattern)
+    n_points = int(match.group(1).replace(",", ""))
+    # the final figures follow the end message: wait for them, not for the message
+    app.wait_figure(".le-scatter", title=f"{n_points} points on NLL = T", points=n_points)
+    app.wait_enabled("Start")
+    return n_points, float(match.group(2))
 
 
 def _reference(data0: float | None = None) -> mc.ContourResult:
@@ -84,6 +97,10 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     page.evaluate(JS_RECORD)
     page.get_by_role("button", name="Start").click()
     n_points, threshold = _finished(app)
+    # the recorder logs the final frame too (it may run after the frame _finished saw)
+    page.wait_for_function(
+        "(n) => { const last = window.__log[window.__log.length - 1]; return last[1] === n "
+        "&& last[3].startsWith(`${n} points on NLL = T`); }", arg=n_points, timeout=60_000)
     log = page.evaluate("() => window.__log")
     # at least two different sets of points drawn while the run streamed, then all of them
     streamed = [e for e in log if e[1] and "as they arrive" in e[3]]
@@ -109,8 +126,10 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     np.testing.assert_allclose(table[["c0", "c1", "c2"]], reference.contour_points, rtol=1e-9)
 
     page.set_viewport_size({"width": 1280, "height": 1900})  # settings, figures, histogram
-    page.locator(".le-residuals .js-plotly-plot").wait_for()
-    page.wait_for_timeout(1500)
+    on_surface = int((~reference.on_bound).sum())
+    app.wait_figure(".le-residuals", title="Residuals NLL − T", points=on_surface)
+    app.wait_figure(".le-projections", title="Pairwise projections", points=3 * n_points)
+    app.next_frames()
     app.screenshot("contour.png")
     page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -119,13 +138,21 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     page.locator(".le-coverage-text", has_text="Reference samples covered").wait_for(
         timeout=120_000)
     text = app.text(".le-coverage-text")
-    within = float(re.search(r"within 1%: ([\d.]+)%", text).group(1))
+    match = re.search(r"within 1%: ([\d.]+)% \(([\d,]+) of ([\d,]+)\)", text)
+    within = float(match.group(1))
+    covered, total = (int(match.group(n).replace(",", "")) for n in (2, 3))
     assert within >= 99.0, text
+    # the percentage never claims all while listing some as not covered
+    assert (within == 100.0) == (covered == total)
+    assert f"{total - covered} sample" in text
+    # what the check does is said on the page, inside it (no tooltip running off the edge)
+    explanation = page.locator(".le-muted", has_text="Compares the points").bounding_box()
+    assert explanation["x"] >= 0 and explanation["x"] + explanation["width"] <= 1280
     page.set_viewport_size({"width": 1280, "height": 2600})
     page.mouse.move(0, 0)  # no tooltip in the picture
     plot = page.locator(".le-coverage .js-plotly-plot")
-    plot.wait_for()
-    page.wait_for_timeout(2000)
+    app.wait_figure(".le-coverage", title="Contour points over the reference surface")
+    app.next_frames()
     top = page.locator(".le-coverage-text").bounding_box()
     bottom = plot.bounding_box()
     app.screenshot("coverage.png", clip={
@@ -135,6 +162,10 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
     assert app.console_errors == []
 
 
+def _opacity(locator) -> float:
+    return float(locator.evaluate("(el) => getComputedStyle(el).opacity"))
+
+
 def test_cancel_stops_the_run_and_reenables_start(open_page):
     app = open_page()
     page = app.page
@@ -142,18 +173,56 @@ def test_cancel_stops_the_run_and_reenables_start(open_page):
     _endless_run(app)
     start, cancel = (page.get_by_role("button", name=n) for n in ("Start", "Cancel"))
     assert start.is_enabled() and not cancel.is_enabled()
+    # a disabled Cancel looks disabled (it looked like an enabled warning button)
+    assert _opacity(cancel) < 0.6 and _opacity(start) > 0.9
     start.click()
     page.wait_for_function("() => window.lePoints() > 0", timeout=HANG * 1000)
-    assert not start.is_enabled()
+    expect(start).to_be_disabled()
+    assert _opacity(cancel) > 0.9
     cancel.click()
-    app.wait_enabled("Start", timeout=HANG)
-    assert not cancel.is_enabled()
-    text = app.progress()[1]
-    match = re.search(r"Cancelled: ([\d,]+) points", text)
-    assert match, text  # stopped by the click: "Finished" or a budget stop would be a failure
+    # stopped by the click: "Finished" or a budget stop would never match
+    match = _progress_line(app, r"Cancelled: ([\d,]+) points in [\d.]+ s, during ([\w ]+) ·")
     assert 0 < int(match.group(1).replace(",", "")) < ENDLESS["Most points"]
-    assert page.get_by_role("button", name="CSV").is_enabled()  # a partial result exports
+    # the stage is named as it was while running ("filling holes", never "gaps")
+    assert match.group(2) in STAGE_LABELS.values() and "gaps" not in match.group(2)
+    # the bar no longer suggests a nearly finished run
+    page.wait_for_function("() => { const bar = window.leDeep('.le-progress')"
+                           ".shadowRoot.querySelector('progress'); return bar.value === 0; }")
+    app.wait_enabled("Start", timeout=HANG)
+    expect(cancel).to_be_disabled()
+    app.wait_enabled("CSV")  # a partial result exports
     assert app.console_errors == []
+
+
+def test_a_result_belongs_to_its_model_and_level(open_page, tmp_path):
+    """Issue: after a run, another preset, a yield edit or a new CL left the old points,
+    warnings and enabled exports beside the new model."""
+    app = open_page()
+    page = app.page
+    app.open_contour_tab()
+    app.set_number("Most points", 300)
+    page.get_by_role("button", name="Start").click()
+    app.wait_figure(".le-scatter", title="300 points on NLL = T", points=300)
+    app.wait_enabled("JSON", exact=True)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="JSON", exact=True).click()
+    path = tmp_path / "contour.json"
+    download.value.save_as(path)
+    metadata = json.loads(path.read_text())["metadata"]
+    # a file says what it came from
+    assert metadata["model_name"] == "Three signal shapes (multivariate normal)"
+    assert metadata["model"]["data"] == [36, 33] and metadata["confidence_level"] == 0.95
+    assert metadata["seed"] == 42 and metadata["settings"]["max_points"] == 300
+    assert metadata["app_version"] == importlib.metadata.version("likelihood-explorer")
+    app.edit_cell("data", "40")  # a new model
+    page.locator(".le-stale", has_text="the model has changed").wait_for()
+    expect(page.get_by_role("button", name="JSON", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Check coverage")).to_be_disabled()
+    app.wait_figure(".le-scatter", title="Stale")
+    app.set_level(90)
+    page.locator(".le-stale", has_text="it was computed at 95% CL, the page is now at 90%"
+                 ).wait_for()
+    app.screenshot("contour_stale.png")
 
 
 def test_two_sessions_run_at_once_without_mixing(open_page):
@@ -195,14 +264,14 @@ def test_closing_the_tab_stops_its_worker(open_page):
 def test_workspace_preset_and_a_bad_upload(open_page):
     app = open_page()
     page = app.page
-    before = app.map_sum()
-    select = page.locator(".bk-input-group", has_text="Load a preset").locator("select")
-    select.select_option("pyhf_one_bin")
-    after = app.wait_map_change(before)
+    app.preset("pyhf one-bin model (signal 5, background 10 +- 3.5, observed 15)")
+    app.wait_map_title("(mu, uncorr_bkguncrt[0])")
+    after = app.map_sum()
     page.locator(".le-status", has_text="pyhf one-bin model").wait_for()
     # the seed's map over (mu, gamma): the best fit at mu = 1, gamma = 1
     assert "NLLmin = 4.25748" in app.text(".le-status").replace("\n", "")
-    page.wait_for_timeout(1000)
+    page.locator(".tabulator-cell[tabulator-field='observed']", has_text="15").wait_for()
+    app.next_frames()
     app.screenshot("workspace_map.png")
     # a truncated workspace: the error names the file, the map stays
     page.locator("input[type='file']").set_input_files(files=[{

@@ -50,6 +50,24 @@ def test_csv_has_points_other_parameters_and_flags(small, tmp_path):
     assert np.array_equal(table[:, 6].astype(bool), small.on_bound)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npz", ".json"])
+def test_metadata_travels_with_the_points(small, tmp_path, suffix):
+    metadata = {"model": {"kind": "multivariate_normal", "data": [36, 33]}, "seed": 1,
+                "version": "0.1.0", "confidence_level": np.float64(0.95)}
+    path = mc.save_contour(small, tmp_path / f"points{suffix}", metadata=metadata)
+    if suffix == ".csv":
+        line = next(x for x in path.read_text().splitlines() if x.startswith("# metadata: "))
+        stored = json.loads(line[len("# metadata: "):])
+    elif suffix == ".npz":
+        with np.load(path) as npz:
+            stored = json.loads(str(npz["meta"]))["metadata"]
+    else:
+        stored = json.loads(path.read_text())["metadata"]
+    assert stored == {**metadata, "confidence_level": 0.95}
+    if suffix != ".csv":
+        assert np.array_equal(mc.load_contour(path).contour_points, small.contour_points)
+
+
 def test_unknown_suffix_is_refused(small, tmp_path):
     with pytest.raises(ValueError, match="use one of .csv, .npz, .json"):
         mc.save_contour(small, tmp_path / "points.txt")
