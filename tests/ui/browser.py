@@ -118,7 +118,8 @@ JS_FIGURES = """(title) => {
           .map(r => { const img = r.data_source.data.image[0];
                       return img && img.shape ? img.shape : [Math.sqrt(img.length)]; })[0],
         x_range: [m.x_range.start, m.x_range.end],
-        inner_width: m.inner_width,
+        // unset (Bokeh throws on reading it) until the figure has been laid out
+        inner_width: (() => { try { return m.inner_width } catch (e) { return null } })(),
       });
     }
   }

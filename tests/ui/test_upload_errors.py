@@ -17,17 +17,17 @@ def _spec_text(**changes) -> bytes:
     return json.dumps({**SPEC, **changes}).encode()
 
 
-#: file name, content, what the message must show: field, value, fix
+#: file name, content, what the message must show: field (named as on screen), value, fix
 UPLOADS = [
     ("deep.json",
      b'{"kind": "multivariate_normal", "data": ' + b"[" * DEEP + b"1" + b"]" * DEEP + b"}",
-     ["upload", f"nested {DEEP + 1} deep", f"'{DEEP + 1} levels'", "remove the extra brackets"]),
+     ["upload", f"nested {DEEP + 1} deep", f"got {DEEP + 1} levels", "remove the extra brackets"]),
     ("twice.json",
      _spec_text()[:-1] + b', "data": [1, 2]}',
      ["data", "the key 'data' appears twice", "[1, 2]", "remove one of the two 'data'"]),
     ("huge.json",
      _spec_text(background=[1e300, 48.0]),
-     ["background[0]", "too large", "1e+300", "rescale the model"]),
+     ["b, bin SR1", "too large", "1e+300", "rescale the model"]),
 ]
 
 
