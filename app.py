@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import panel as pn
+from panel.io.resources import LOCAL_DIST
 from panel.viewable import Viewer
 
 from model_core import __version__
@@ -147,8 +148,26 @@ class App(Viewer):
             sidebar_width=EDITOR_WIDTH, header_background="#17324d", collapsed_sidebar=False)
 
 
+def _local_stylesheets() -> None:
+    """Point the session's stylesheets at this server from the start.
+
+    Panel gives a component made before its page is rendered (when the document does not
+    know the server's address yet) a stylesheet on Panel's CDN; components sent to the
+    page later, such as a tab first shown or a preset's new tables, can keep it.  Offline
+    (a classroom without internet) those stylesheets fail to load; the page's own
+    rendering records the same local address.
+    """
+    doc = pn.state.curdoc
+    if doc is not None:
+        rel = pn.state.rel_path
+        doc._template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel
+                                           else LOCAL_DIST)
+
+
 def create_app() -> pn.template.BootstrapTemplate:
     """A new page, with its own state and worker (one call per browser session)."""
+    if served():
+        _local_stylesheets()
     return App().template()
 
 
