@@ -13,6 +13,7 @@ from model_core.examples import load_example
 from model_core.profile import profile_points
 from model_core.workspace import synthetic_workspace
 
+
 @pytest.fixture(scope="module")
 def correlated():
     model = mc.build_model(CORRELATED)

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from region_models import (BANANA, ELLIPSOID_CUT, ROOTS, TWO_BASINS, UNEQUAL, WILD_SCALES,
-                           bound_segment, ellipsoid_face, ellipsoid_half_widths)
+from region_models import (
+    BANANA,
+    ELLIPSOID_CUT,
+    ROOTS,
+    TWO_BASINS,
+    UNEQUAL,
+    WILD_SCALES,
+    bound_segment,
+    ellipsoid_face,
+    ellipsoid_half_widths,
+)
 from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
