@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from region_models import ELLIPSOID_SPEC
+from region_models import ellipsoid_fisher as fisher_matrix
 
 import model_core as mc
 from model_core.examples import load_example
-
-#: A linear signal in a multivariate normal: the NLL is exactly quadratic in (a, b, c).
-ELLIPSOID_SPEC = {
-    "kind": "multivariate_normal",
-    "data": [30.0, 40.0, 50.0],
-    "background": [20.0, 30.0, 40.0],
-    "covariance": [[25.0, 5.0, 0.0], [5.0, 36.0, 4.0], [0.0, 4.0, 49.0]],
-    "signal": {"templates": {"A": [5.0, 1.0, 0.5], "B": [1.0, 6.0, 1.0], "C": [0.5, 1.0, 7.0]},
-               "expression": "a*A + b*B + c*C"},
-    "parameters": {"mu": {"fixed": True}},
-}
 
 
 @pytest.fixture(scope="session")
 def ellipsoid_fisher() -> np.ndarray:
     """``J^T Sigma^-1 J`` of :data:`ELLIPSOID_SPEC`: the NLL is ``NLL_min + d^T F d / 2``."""
-    templates = ELLIPSOID_SPEC["signal"]["templates"]
-    J = np.array([templates["A"], templates["B"], templates["C"]]).T
-    return J.T @ np.linalg.inv(np.array(ELLIPSOID_SPEC["covariance"])) @ J
+    return fisher_matrix()
 
 
 @pytest.fixture(scope="session")

@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from region_models import CORRELATED, CORRELATED_3D
 from scipy.spatial import cKDTree
 
 import model_core as mc
 from model_core.examples import load_example
 from model_core.profile import profile_points
 from model_core.workspace import synthetic_workspace
-
-#: Two bins, correlated background: the contour over (mu, theta_0), theta_1 profiled.
-CORRELATED = {
-    "kind": "correlated_background", "data": [62, 70], "background": [50.0, 48.0],
-    "covariance": [[25.0, 5.0], [5.0, 36.0]],
-    "signal": {"templates": {"S": [12.0, 15.0]}, "expression": "S"},
-}
-
-#: Three bins and three signal shapes over a correlated background: the contour over
-#: (a, b, c) with the three background nuisances profiled.
-CORRELATED_3D = {
-    "kind": "correlated_background", "data": [30, 40, 50], "background": [20.0, 30.0, 40.0],
-    "covariance": [[25.0, 5.0, 0.0], [5.0, 36.0, 4.0], [0.0, 4.0, 49.0]],
-    "signal": {"templates": {"A": [5.0, 1.0, 0.5], "B": [1.0, 6.0, 1.0], "C": [0.5, 1.0, 7.0]},
-               "expression": "a*A + b*B + c*C"},
-    "parameters": {"mu": {"fixed": True}},
-}
 
 
 @pytest.fixture(scope="module")

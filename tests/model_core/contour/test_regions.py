@@ -11,46 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import brentq
+from region_models import (
+    BANANA,
+    ELLIPSOID_CUT,
+    ROOTS,
+    TWO_BASINS,
+    UNEQUAL,
+    WILD_SCALES,
+    bound_segment,
+    ellipsoid_face,
+    ellipsoid_half_widths,
+)
 from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
 import model_core as mc
 from model_core.contour.run import RESCALE_GROWTH
-
-# c0**2*Q + c0*L + c1*C: with C = (1, 1), the data are matched exactly wherever
-# (Q1 - Q2) c0**2 + (L1 - L2) c0 = t1 - t2, i.e. c0**2 + 4.9 c0 - 9.3639 = 0:
-# c0 = 1.47 (c1 = 2) and c0 = -6.37 (c1 = -28.576), two minima of equal depth.
-ROOTS = np.array([[1.47, 2.0], [-6.37, -28.576]])
-TWO_BASINS = {
-    "kind": "multivariate_normal", "data": [64.9948, 53.6309], "background": [50.0, 48.0],
-    "covariance": [[4.0, 1.0], [1.0, 4.0]],
-    "signal": {"templates": {"Q": [2.0, 1.0], "L": [5.9, 1.0], "C": [1.0, 1.0]},
-               "expression": "c0**2*Q + c0*L + c1*C"},
-    "parameters": {"mu": {"fixed": True}},
-}
-#: A third bin matched exactly at the first root only: the second basin is shallower.
-UNEQUAL = {**TWO_BASINS, "data": [64.9948, 53.6309, 40.2], "background": [50.0, 48.0, 40.0],
-           "covariance": [[4.0, 1.0, 0.0], [1.0, 4.0, 0.0], [0.0, 0.0, 4.0]],
-           "signal": {"templates": {"Q": [2.0, 1.0, 0.0], "L": [5.9, 1.0, 0.0],
-                                    "C": [1.0, 1.0, 0.1]},
-                      "expression": "c0**2*Q + c0*L + c1*C"}}
-#: (a, b - a**2, c) has a Gaussian likelihood: the region is an ellipsoid in those
-#: coordinates and a banana in (a, b, c).
-BANANA = {
-    "kind": "multivariate_normal", "data": [52.0, 49.0, 41.0], "background": [50.0, 48.0, 40.0],
-    "covariance": [[1.0, 0.0, 0.0], [0.0, 0.04, 0.0], [0.0, 0.0, 1.0]],
-    "signal": {"templates": {"A": [1.0, 0.0, 0.0], "B": [0.0, 1.0, 0.0], "C": [0.0, 0.0, 1.0]},
-               "expression": "a*A + (b - a**2)*B + c*C"},
-    "parameters": {"mu": {"fixed": True}},
-}
-#: a's width is ~2e7, b's ~2: scales 1e7 apart (a_hat = 3e7).
-WILD_SCALES = {
-    "kind": "multivariate_normal", "data": [53.0, 49.0], "background": [50.0, 48.0],
-    "covariance": [[4.0, 1.0], [1.0, 4.0]],
-    "signal": {"templates": {"A": [1e-7, 0.0], "B": [0.5, 1.0]}, "expression": "a*A + b*B"},
-    "parameters": {"mu": {"fixed": True}},
-}
 
 
 def _coverage(model, result, reference):
@@ -210,8 +186,8 @@ def test_three_dimensional_region_cut_by_a_bound(ellipsoid, ellipsoid_fisher):
     best = mc.fit(ellipsoid)
     F = ellipsoid_fisher
     delta = chi2.ppf(0.95, 3)
-    half = np.sqrt(delta * np.diag(np.linalg.inv(F)))
-    cut = best.x[1] + 0.4 * half[0]
+    half = ellipsoid_half_widths(F, delta)
+    cut = best.x[1] + ELLIPSOID_CUT * half[0]
     result = mc.find_contour(ellipsoid, rng=0, bounds={"a": (None, cut)})
     on = result.on_bound
     d = result.contour_points - best.x[1:]
@@ -220,14 +196,7 @@ def test_three_dimensional_region_cut_by_a_bound(ellipsoid, ellipsoid_fisher):
     assert q[~on] == pytest.approx(np.full(int((~on).sum()), delta), rel=1e-8)
     assert np.all(result.contour_points[on, 0] == cut) and np.all(q[on] <= delta * (1 + 1e-8))
     # the face: every point of the ellipse {a = cut, q <= delta} lies near a face point
-    rng = np.random.default_rng(0)
-    box = np.column_stack([best.x[2:] - half[1:], best.x[2:] + half[1:]])
-    plane = np.column_stack([np.full(40000, cut), rng.uniform(*box[0], 40000),
-                             rng.uniform(*box[1], 40000)])
-    dp = plane - best.x[1:]
-    face = plane[np.einsum("ni,ij,nj->n", dp, F, dp) <= delta]
-    extent = 2.0 * half
-    extent[0] = cut - (best.x[1] - half[0])
+    face, extent = ellipsoid_face(best.x[1:], F, delta, cut)
     gap = cKDTree(result.contour_points[on] / extent).query(face / extent)[0]
     assert np.mean(gap <= 0.01) >= 0.99 and gap.max() < 0.02
     # and its edge is sampled: face points within tol of T all around the ellipse
@@ -251,13 +220,7 @@ def test_best_fit_on_a_bound_gives_a_sampled_face(two_bin):
     assert np.all(result.contour_points[on, 0] == 0.0)
     # truth: where the profiled NLL along mu = 0 crosses T
     best = mc.fit(two_bin, bounds=bounds)
-
-    def excess(theta0: float) -> float:
-        refit = mc.fit(two_bin, fixed={"mu": 0.0, "theta_0": theta0})
-        return refit.fun - result.threshold
-
-    lo = brentq(excess, best.x[1] - 5, best.x[1], xtol=1e-12)
-    hi = brentq(excess, best.x[1], best.x[1] + 5, xtol=1e-12)
+    lo, hi = bound_segment(two_bin, result.threshold, "mu", 0.0, "theta_0", best.x[1])
     assert lo - 1e-7 <= face[0] and face[-1] <= hi + 1e-7
     assert np.all(result.residuals[on] <= 1e-9)
     # the whole segment is sampled: every point of it within a spacing of a point
