@@ -122,11 +122,10 @@ class ContourSettings(Viewer):
     seed = param.Integer(default=42, bounds=(0, None), label="Seed",
                          doc="The same seed gives the same points.")
     workers = param.Integer(default=1, bounds=(1, 64), label="Worker threads", doc=(
-        "Threads that run batches of rays and chains. The likelihood's autograd work is "
-        "serialised by a lock, so extra threads help little."))
+        "Threads that run batches of rays and chains (each traces its own derivatives)."))
     active = param.Boolean(default=True, doc="""
-        Whether the settings are on screen; while they are not, a new model only marks the
-        roles table stale (it is refreshed when shown or when a run starts).""")
+        Whether the contour tab is on screen (its figures wait while it is not; the roles
+        table follows every model either way).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -143,8 +142,10 @@ class ContourSettings(Viewer):
             configuration={"columnDefaults": {"headerSort": False}})
         self.level_note = pn.widgets.StaticText(value="", css_classes=["le-level-note"],
                                                 margin=(4, 5))
-        self._stale = False
-        self.state.param.watch(self._model_changed, "revision")
+        # the roles follow every model at once, on screen or not (a table filled when its tab
+        # is first shown could receive its rows before the browser had built it, and keep
+        # the previous model's parameters)
+        self.state.param.watch(self._reset_roles, "revision")
         self.state.param.watch(self._level_changed, "confidence_level")
         self._reset_roles()
         self._level_changed()
@@ -155,20 +156,8 @@ class ContourSettings(Viewer):
             "<span class='le-muted'>(the page's, set at the top): the contour is "
             "NLL = NLL<sub>min</sub> + χ²<sub>k</sub> quantile / 2</span>")
 
-    def _model_changed(self, *events: Any) -> None:
-        if self.active:
-            self._reset_roles()
-        else:
-            self._stale = True
-
-    @param.depends("active", watch=True)
-    def _shown(self) -> None:
-        if self.active and self._stale:
-            self._reset_roles()
-
-    def _reset_roles(self) -> None:
+    def _reset_roles(self, *events: Any) -> None:
         """New model: default roles (kept when the parameters are the same)."""
-        self._stale = False
         frame = roles_frame(self.state.model, self.state.best)
         old = self.roles.value
         if isinstance(old, pd.DataFrame) and list(old.get("parameter", [])) == list(
@@ -184,8 +173,6 @@ class ContourSettings(Viewer):
 
     def arguments(self) -> dict[str, Any]:
         """``iter_contour`` keyword arguments (raises :class:`SettingsError`)."""
-        if self._stale:
-            self._reset_roles()
         frame = self.roles.value
         model = self.state.model
         for name, role in zip(frame["parameter"], frame["role"], strict=True):

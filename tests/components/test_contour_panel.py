@@ -307,6 +307,15 @@ def test_run_notes(result, notes):
     assert run_notes(result) == notes
 
 
+def test_the_roles_follow_every_model_off_screen_too():
+    """The roles table is current before its tab is shown: filled only when shown, the
+    browser could get its rows before it had built the table and keep the old ones."""
+    state = SessionState()
+    panel = ContourPanel(run=state.contour, active=False)
+    assert state.load_example("two_bin_uncorrelated") is None
+    assert list(panel.settings.roles.value["parameter"]) == list(state.model.parameter_names)
+
+
 def test_pickers_for_more_than_three_axes():
     state = linear_state(4)
     panel = make_panel(state, {"n_radial": 200, "n_chains": 0, "spacing": 0.05})
