@@ -126,6 +126,7 @@ class CalibratedRun(param.Parameterized):
 
     def receive(self, items: list[Any]) -> None:
         """Take finished rows (and, last, the grid) from the worker."""
+        self.refused = ""  # the run it refused to replace is going on
         rows = [item for item in items if isinstance(item, CalibratedRow)]
         for item in items:
             if isinstance(item, CalibratedGrid):

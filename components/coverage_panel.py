@@ -148,9 +148,12 @@ class CoveragePanel(Viewer):
         """Start a study with the settings on screen (``work`` replaces the study, for
         tests); False, with the reason shown, when refused."""
         self.alert.visible = False
+        state = self.run.state
         try:
-            arguments = study_arguments(self.table.frame(),
-                                        confidence_levels=parse_levels(self.levels),
+            # the page's own levels exactly (the text shows them rounded) unless typed
+            levels = (page_levels(state.confidence_level, state.sigmas)
+                      if self.levels == self._default_levels else parse_levels(self.levels))
+            arguments = study_arguments(self.table.frame(), confidence_levels=levels,
                                         n_toys=self.n_toys, seed=self.seed)
         except SettingsError as exc:
             self.run.refused = str(exc)
