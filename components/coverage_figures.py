@@ -90,6 +90,8 @@ class CoverageFigures(Viewer):
 
     run = param.ClassSelector(class_=CoverageRun)
     drawn = param.Integer(default=0, doc="Toys in the histogram on display.")
+    active = param.Boolean(default=True, doc="""
+        Whether the figures are on screen; while they are not, they are drawn when shown.""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -145,11 +147,13 @@ class CoverageFigures(Viewer):
         self.coverage_figure = cov
         self.run.param.watch(self._redraw, ["pushes", "status", "stale"])
         self.run.state.param.watch(self._redraw, "confidence_level")
+        self.param.watch(self._redraw, "active")
         self._redraw()
 
     def _redraw(self, *events: Any) -> None:
-        with unlocked():
-            self.draw()
+        if self.active:
+            with unlocked():
+                self.draw()
 
     def draw(self) -> None:
         """Draw the toys so far (nothing before a study)."""

@@ -91,13 +91,14 @@ class CoveragePanel(Viewer):
     seed = param.Integer(default=42, bounds=(0, None), label="Seed",
                          doc="The same seed gives the same toys.")
     active = param.Boolean(default=True, doc="""
-        Whether the tab is on screen: off screen, the roles table waits.""")
+        Whether the tab is on screen: off screen, the figures wait.""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         state = self.run.state
-        self.table = RolesTable(state=state, header=ROLES_HEADER, show_bounds=False,
-                                active=self.active)
+        # kept up to date off screen too (a small frame; the tab then shows at once the
+        # table of the model in use)
+        self.table = RolesTable(state=state, header=ROLES_HEADER, show_bounds=False)
         self._default_levels = format_levels(page_levels(state.confidence_level, state.sigmas))
         if not self.levels:
             self.levels = self._default_levels
@@ -123,7 +124,7 @@ class CoveragePanel(Viewer):
             callback=self._exporter(suffix), filename=f"coverage{suffix}",
             label=suffix[1:].upper(), color="light", width=80, disabled=True)
             for suffix in EXPORTS}
-        self.figures = CoverageFigures(run=self.run)
+        self.figures = CoverageFigures(run=self.run, active=self.active)
         self.start_button.on_click(lambda event: self.start())
         self.cancel_button.on_click(lambda event: self.run.cancel())
         self.run.param.watch(self._render, ["status", "pushes", "stale", "study"])
@@ -134,7 +135,7 @@ class CoveragePanel(Viewer):
 
     @param.depends("active", watch=True)
     def _shown(self) -> None:
-        self.table.active = self.active
+        self.figures.active = self.active
 
     def _page_levels(self, *events: Any) -> None:
         """Follow the page's levels until the user types others."""

@@ -374,3 +374,13 @@ def test_calibrated_region_cancels():
     assert run.status == "cancelled" and 0 < run.rows_done < 60 and run.progress == 0.0
     assert np.isnan(run.p_value[-1]).all() and "cancelled" in controls.text.value
     assert not controls.start_button.disabled
+
+
+def test_figures_off_screen_wait_until_shown():
+    state = SessionState(mc.load_spec(LINEAR))
+    panel = CoveragePanel(run=state.coverage, n_toys=200, active=False)
+    assert panel.start()
+    wait(state)
+    assert panel.figures.drawn == 0 and not len(panel.figures.bins.data["top"])
+    panel.active = True
+    assert panel.figures.drawn == 200 == sum(panel.figures.bins.data["top"])
