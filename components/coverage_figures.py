@@ -35,8 +35,8 @@ N_BINS = 40
 HISTOGRAM_TOP = 0.999
 #: Nominal levels of the coverage curve (the empirical fraction is exact at each).
 CURVE_LEVELS = np.linspace(0.0, 1.0, 201)
-#: Nominal levels of the Clopper-Pearson band (each an exact binomial interval; a few
-#: milliseconds apiece, so not every point of the curve).
+#: Nominal levels of the Clopper-Pearson band (each an exact binomial interval, 5 to 10 ms
+#: apiece: not every point of the curve, and only once the study has ended).
 BAND_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: The band's level: one standard deviation, as the table's intervals.
 BAND_LEVEL = 0.6827
@@ -184,7 +184,8 @@ class CoverageFigures(Viewer):
         lines = {"wilks": (mc.delta_chi2(cl, dof), f"Wilks {format_level(cl)}"),
                  "calibrated": (toy_quantile(q, cl) if n else float("nan"),
                                 f"toys {format_level(cl)}")}
-        for height, (name, (location, text)) in zip((0.92, 0.84), lines.items(), strict=True):
+        # labels halfway up, beside the lines (the legend holds the top right corner)
+        for height, (name, (location, text)) in zip((0.6, 0.5), lines.items(), strict=True):
             span, label = self.thresholds[name]
             shown = bool(np.isfinite(location))
             span.visible = label.visible = shown
@@ -193,9 +194,14 @@ class CoverageFigures(Viewer):
                 label.update(x=float(location), y=height * top, text=f"{text}: "
                              f"{location:.3g}")
         self.curve.data = {"x": CURVE_LEVELS, "y": coverage_curve(q, dof)}
-        if n:
+        ended = run.status not in ("running", "cancelling")
+        if n and ended:
+            # the band takes an exact interval per level: drawn once, when the study ends
             low, high = coverage_band(q, dof)
             self.band.data = {"x": list(BAND_LEVELS), "low": low, "high": high}
+        elif self.band.data["x"]:
+            self.band.data = {"x": [], "low": [], "high": []}
+        if n:
             levels = run.confidence_levels
             at = coverage_curve(q, dof, np.asarray(levels))
             low, high = coverage_band(q, dof, tuple(levels))

@@ -42,8 +42,9 @@ __all__ = ["ENDED", "LANE", "STREAM_BATCH", "CoverageRun", "coverage_work", "for
 
 LANE = "coverage"
 #: Toys per batched fit in the app: the core's default (1000) fits a default study in one
-#: batch; 200 streams the first histogram after about a fifth of the toys.
-STREAM_BATCH = 200
+#: batch; 500 streams the first histogram after half of them (about 0.1 s on the default
+#: model) and costs little more in all (see benchmarks/bench_toys.py).
+STREAM_BATCH = 500
 #: Statuses of a study that has ended.
 ENDED = ("complete", "cancelled", "failed")
 #: Percent digits kept of a typed level (68.27, 99.73).
@@ -57,8 +58,8 @@ def page_levels(confidence_level: float, sigmas: Sequence[int]) -> tuple[float, 
 
 
 def format_levels(levels: Sequence[float]) -> str:
-    """Levels as the percentages typed in the settings, ``"68.27, 95"``."""
-    return ", ".join(f"{round(100 * cl, PERCENT_DIGITS):g}" for cl in levels)
+    """Levels as percentages to four digits, ``"68.27, 95"`` (as the page shows them)."""
+    return ", ".join(f"{100 * cl:.4g}" for cl in levels)
 
 
 def parse_levels(text: str) -> tuple[float, ...]:
