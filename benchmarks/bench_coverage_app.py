@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _timing import median_time, report  # noqa: E402
+
 import model_core as mc  # noqa: E402
 from components.coverage_panel import CoveragePanel  # noqa: E402
 from components.coverage_run import STREAM_BATCH, page_levels  # noqa: E402
 from components.jobs import POLL_MS  # noqa: E402
 from components.state import SessionState  # noqa: E402
-
-from _timing import median_time, report  # noqa: E402
 
 
 def app_times(n_toys: int) -> tuple[float, float]:

@@ -55,7 +55,9 @@ class CalibratedRun(param.Parameterized):
     ys = param.Array(default=np.zeros(0))
     p_value = param.Array(default=np.zeros((0, 0)), doc="""
         P(q >= q_observed) under each grid point's toys, (ny, nx); NaN where not computed.""")
-    confidence_level = param.Number(default=0.95, doc="The region's level.")
+    confidence_level = param.Number(default=0.95, doc="""
+        The page's level when the construction started (the map draws the region at the
+        page's level from the same p-values).""")
     n_toys = param.Integer(default=0, doc="Toys per grid point.")
     others = param.String(default="", doc="How the other parameters were treated.")
     rows_done = param.Integer(default=0)
@@ -80,10 +82,13 @@ class CalibratedRun(param.Parameterized):
         """Some rows of the model on screen are in."""
         return self.rows_done > 0 and not self.stale
 
-    def inside(self) -> np.ndarray:
-        """The toy-calibrated region so far: grid points whose p-value exceeds 1 - CL."""
+    def inside(self, confidence_level: float | None = None) -> np.ndarray:
+        """The toy-calibrated region so far at ``confidence_level`` (default: the level it
+        was started at): grid points whose p-value exceeds 1 - CL.  The p-values do not
+        depend on the level, so any level can be drawn from them."""
+        cl = self.confidence_level if confidence_level is None else confidence_level
         with np.errstate(invalid="ignore"):
-            return self.p_value > 1.0 - self.confidence_level
+            return self.p_value > 1.0 - cl
 
     def start(self, parameters: tuple[str, str], xs: np.ndarray, ys: np.ndarray, *,
               n_toys: int, seed: int, profiled: bool, work: Work | None = None) -> bool:
@@ -159,10 +164,10 @@ class CalibratedRun(param.Parameterized):
         self.stale = ("the model has changed since it was computed: it was taken off the "
                       "map; press Calibrated region to compute it for the model on screen")
 
-    def label(self) -> str:
-        """The region's legend entry."""
+    def label(self, confidence_level: float) -> str:
+        """The region's legend entry at ``confidence_level``."""
         n = f"{len(self.xs)}×{len(self.ys)}"
-        return (f"toys: region at {format_level(self.confidence_level)} CL ({n} grid, "
+        return (f"toys: region at {format_level(confidence_level)} CL ({n} grid, "
                 f"{self.n_toys} toys per point)")
 
 
@@ -189,6 +194,7 @@ class CalibratedControls(Viewer):
         self.run.param.watch(self._render, ["status", "rows_done", "stale", "refused",
                                             "failure"])
         self.run.state.jobs.param.watch(self._render, "busy")
+        self.run.state.param.watch(self._render, "confidence_level")
         self._render()
 
     def start(self, work: Work | None = None) -> bool:
@@ -222,7 +228,9 @@ class CalibratedControls(Viewer):
                      "complete": "done", "cancelled": "cancelled"}[run.status]
             text = (f"Toy-calibrated region ({state}): {run.rows_done} of {n_rows} rows · "
                     f"{run.n_toys} toys per point · others {run.others} · inside: "
-                    f"{int(run.inside().sum())} of {run.rows_done * len(run.xs)} points")
+                    f"{int(run.inside(self.map.state.confidence_level).sum())} of "
+                    f"{run.rows_done * len(run.xs)} points at "
+                    f"{format_level(self.map.state.confidence_level)} CL")
         self.text.value = text
 
     def __panel__(self) -> pn.viewable.Viewable:

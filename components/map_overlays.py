@@ -1,7 +1,8 @@
 """What the toys add to the likelihood map, beside Wilks' contours: the toy-calibrated
 Delta chi-square of a two-axis coverage study (the contour of the map's surface at that
 level), and the toy-calibrated region of a Neyman construction over the map's axes (the
-contour ``p-value = 1 - CL`` of its grid).
+contour ``p-value = 1 - CL`` of its grid, at the page's level: the p-values do not depend
+on it).
 
 Each is drawn only while it belongs to the model on screen and to the map's two axes.
 """
@@ -76,8 +77,8 @@ class MapOverlays(param.Parameterized):
             xs, ys, p_value = region.xs, region.ys, region.p_value
             if list(region.parameters) != list(axes):
                 xs, ys, p_value = ys, xs, p_value.T
-            figure.overlay("calibrated_region", contour_segments(
-                xs, ys, p_value, 1.0 - region.confidence_level), region.label())
+            figure.overlay("calibrated_region", contour_segments(xs, ys, p_value, 1.0 - cl),
+                           region.label(cl))
         else:
             figure.overlay("calibrated_region", None)
         self.param.update(level=level, region=bool(drawn))

@@ -138,7 +138,7 @@ def test_the_coverage_curve_and_band(linear2):
 
 def test_the_summary_table_and_the_exports(linear2, tmp_path):
     state, panel = linear2
-    run, study = panel.run, panel.run.study
+    study = panel.run.study
     for cl in study.confidence_levels:
         assert f"<b>{100 * study.coverage[cl]:.2f}%</b>" in panel.summary.object
         assert f"{study.calibrated_threshold(cl):.4g}" in panel.summary.object
@@ -353,6 +353,16 @@ def test_calibrated_region_on_the_map():
     np.testing.assert_array_equal(run.inside()[clear], (form <= chi2.ppf(0.95, 2))[clear])
     assert clear.sum() > 40
     assert "9 of 9 rows" in controls.text.value
+    assert f"inside: {int(run.inside().sum())} of 81 points at 95% CL" in controls.text.value
+    # another level: the same p-values, the region at that level (larger at 99%)
+    source = view.figure.overlay_sources["calibrated_region"]
+    before = np.asarray(source.data["x0"])
+    state.confidence_level = 0.99
+    assert run.inside(0.99).sum() > run.inside().sum()
+    np.testing.assert_array_equal(run.inside(0.99), result.p_value > 0.01)
+    labels = [item.label.value for item in view.figure.legend.items]
+    assert "toys: region at 99% CL (9×9 grid, 300 toys per point)" in labels
+    assert len(source.data["x0"]) and not np.array_equal(source.data["x0"], before)
     # a new model takes the region off the map, and says why
     draft = state.spec_dict
     draft["data"][1] = 41.0

@@ -193,7 +193,8 @@ def test_a_new_model_makes_the_study_stale(open_page):
     page = app.page
     app.preset("One-bin counting experiment")
     _open_coverage(app)
-    page.locator("#main .tabulator-cell[tabulator-field='parameter']", has_text="theta_0").wait_for()
+    cells = page.locator("#main .tabulator-cell[tabulator-field='parameter']")
+    cells.filter(has_text="theta_0").wait_for()
     app.set_number("Toys", 300)
     page.get_by_role("button", name="Start").click()
     _progress(app, FINISHED)
@@ -206,6 +207,6 @@ def test_a_new_model_makes_the_study_stale(open_page):
                            timeout=HANG_MS)
     app.preset("Three signal shapes (multivariate normal)")
     # the table follows the new model; the old study stays marked as such
-    page.locator("#main .tabulator-cell[tabulator-field='parameter']", has_text="c2").wait_for()
+    cells.filter(has_text="c2").wait_for()
     page.locator(".le-coverage-stale", has_text="One-bin counting experiment").wait_for()
     assert app.console_errors == []
