@@ -26,7 +26,7 @@ class ContourPanel(Viewer):
 
     run = param.ClassSelector(class_=ContourRun)
     active = param.Boolean(default=True, doc="""
-        Whether the tab is on screen: off screen, the figures and the roles table wait.""")
+        Whether the tab is on screen: off screen, the figures wait.""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

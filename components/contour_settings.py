@@ -116,16 +116,17 @@ def run_arguments(frame: pd.DataFrame, *, confidence_level: float, seed: int,
 
 class RolesTable(Viewer):
     """The parameters' roles (axis, profiled or fixed), values and bounds, as an editable
-    table; reset to :func:`roles_frame` when the model changes (the roles kept while the
-    parameters stay the same)."""
+    table; reset to :func:`roles_frame` whenever the model changes (the roles kept while
+    the parameters stay the same).
+
+    The table follows the model even while it is off screen: a tab shown with a table of an
+    older model and updated in the same step sometimes kept the old rows in the browser.
+    """
 
     state = StateParameter()
     header = param.String(default="<b>Parameters</b> <small>(role: contour axis, profiled, "
                           "or fixed at value; bounds limit the search)</small>")
     show_bounds = param.Boolean(default=True, doc="Whether the bounds columns are shown.")
-    active = param.Boolean(default=True, doc="""
-        Whether the table is on screen; while it is not, a new model only marks it stale
-        (it is refreshed when shown or when its frame is asked for).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -141,25 +142,12 @@ class RolesTable(Viewer):
                         "lower": NumberFormatter(format="0[.][0000]", nan_format="−∞"),
                         "upper": NumberFormatter(format="0[.][0000]", nan_format="+∞")},
             configuration={"columnDefaults": {"headerSort": False}})
-        self._stale = False
-        self.state.param.watch(self._model_changed, "revision")
+        self.state.param.watch(self.reset, "revision")
         self.reset()
 
-    def _model_changed(self, *events: Any) -> None:
-        if self.active:
-            self.reset()
-        else:
-            self._stale = True
-
-    @param.depends("active", watch=True)
-    def _shown(self) -> None:
-        if self.active and self._stale:
-            self.reset()
-
-    def reset(self) -> None:
+    def reset(self, *events: Any) -> None:
         """Default roles and values for the model in use (the roles kept when the
         parameters are the same)."""
-        self._stale = False
         frame = roles_frame(self.state.model, self.state.best)
         old = self.widget.value
         if isinstance(old, pd.DataFrame) and list(old.get("parameter", [])) == list(
@@ -168,15 +156,13 @@ class RolesTable(Viewer):
         self.widget.value = frame
 
     def frame(self) -> pd.DataFrame:
-        """The table for the model in use, checked against the parameters the model fixes.
+        """The table, checked against the parameters the model fixes.
 
         Raises
         ------
         SettingsError
             A parameter the model fixes given another role.
         """
-        if self._stale:
-            self.reset()
         frame = self.widget.value
         model = self.state.model
         for name, role in zip(frame["parameter"], frame["role"], strict=True):
@@ -223,12 +209,12 @@ class ContourSettings(Viewer):
         "Threads that run batches of rays and chains. The likelihood's autograd work is "
         "serialised by a lock, so extra threads help little."))
     active = param.Boolean(default=True, doc="""
-        Whether the settings are on screen; while they are not, a new model only marks the
-        roles table stale (it is refreshed when shown or when a run starts).""")
+        Whether the settings are on screen (the figures drawn from them wait while they
+        are not).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.table = RolesTable(state=self.state, active=self.active)
+        self.table = RolesTable(state=self.state)
         self.roles = self.table.widget
         self.level_note = pn.widgets.StaticText(value="", css_classes=["le-level-note"],
                                                 margin=(4, 5))
@@ -240,10 +226,6 @@ class ContourSettings(Viewer):
             f"Confidence level <b>{100 * self.state.confidence_level:.4g}%</b> "
             "<span class='le-muted'>(the page's, set at the top): the contour is "
             "NLL = NLL<sub>min</sub> + χ²<sub>k</sub> quantile / 2</span>")
-
-    @param.depends("active", watch=True)
-    def _shown(self) -> None:
-        self.table.active = self.active
 
     @property
     def finder_settings(self) -> dict[str, Any]:

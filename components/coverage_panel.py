@@ -96,8 +96,6 @@ class CoveragePanel(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         state = self.run.state
-        # kept up to date off screen too (a small frame; the tab then shows at once the
-        # table of the model in use)
         self.table = RolesTable(state=state, header=ROLES_HEADER, show_bounds=False)
         self._default_levels = format_levels(page_levels(state.confidence_level, state.sigmas))
         if not self.levels:

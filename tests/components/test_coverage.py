@@ -394,3 +394,17 @@ def test_figures_off_screen_wait_until_shown():
     assert panel.figures.drawn == 0 and not len(panel.figures.bins.data["top"])
     panel.active = True
     assert panel.figures.drawn == 200 == sum(panel.figures.bins.data["top"])
+
+
+def test_roles_tables_follow_the_model_off_screen():
+    """Both roles tables (contour finder, coverage) show the model in use even while their
+    tabs are off screen: a table updated as its tab is shown could keep the old rows."""
+    from components.contour_panel import ContourPanel
+
+    state = SessionState()
+    contour = ContourPanel(run=state.contour, active=False)
+    coverage = CoveragePanel(run=state.coverage, active=False)
+    assert state.load_example("one_bin_counting") is None
+    for table in (contour.settings.roles, coverage.table.widget):
+        assert list(table.value["parameter"]) == ["mu", "theta_0"]
+        np.testing.assert_allclose(table.value["value"], state.best.x)
