@@ -19,6 +19,7 @@ from scipy.stats import chi2, kstest
 
 import model_core as mc
 from components.calibrated_region import CalibratedControls
+from components.contour_panel import ContourPanel
 from components.contour_settings import SettingsError
 from components.coverage_figures import (
     BAND_LEVELS,
@@ -399,8 +400,6 @@ def test_figures_off_screen_wait_until_shown():
 def test_roles_tables_follow_the_model_off_screen():
     """Both roles tables (contour finder, coverage) show the model in use even while their
     tabs are off screen: a table updated as its tab is shown could keep the old rows."""
-    from components.contour_panel import ContourPanel
-
     state = SessionState()
     contour = ContourPanel(run=state.contour, active=False)
     coverage = CoveragePanel(run=state.coverage, active=False)
