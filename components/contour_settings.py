@@ -206,11 +206,10 @@ class ContourSettings(Viewer):
     seed = param.Integer(default=42, bounds=(0, None), label="Seed",
                          doc="The same seed gives the same points.")
     workers = param.Integer(default=1, bounds=(1, 64), label="Worker threads", doc=(
-        "Threads that run batches of rays and chains. The likelihood's autograd work is "
-        "serialised by a lock, so extra threads help little."))
+        "Threads that run batches of rays and chains (each traces its own derivatives)."))
     active = param.Boolean(default=True, doc="""
-        Whether the settings are on screen (the figures drawn from them wait while they
-        are not).""")
+        Whether the contour tab is on screen (its figures wait while it is not; the roles
+        table follows every model either way).""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
