@@ -23,23 +23,29 @@ from panel.viewable import Viewer
 from model_core import __version__
 
 if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer.components
+    from .components.calibrated_region import CalibratedControls
     from .components.contour_panel import ContourPanel
+    from .components.coverage_panel import CoveragePanel
     from .components.fit_panel import FitPanel
     from .components.jobs import served
     from .components.learn import Learn
     from .components.level_control import LevelControl
     from .components.likelihood_map import LikelihoodMap
+    from .components.map_overlays import MapOverlays
     from .components.model_editor import ModelEditor
     from .components.plotly_loader import PlotlyLoader
     from .components.profile_panel import ProfilePanel
     from .components.state import SessionState, StateParameter
 else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
+    from components.calibrated_region import CalibratedControls
     from components.contour_panel import ContourPanel
+    from components.coverage_panel import CoveragePanel
     from components.fit_panel import FitPanel
     from components.jobs import served
     from components.learn import Learn
     from components.level_control import LevelControl
     from components.likelihood_map import LikelihoodMap
+    from components.map_overlays import MapOverlays
     from components.model_editor import ModelEditor
     from components.plotly_loader import PlotlyLoader
     from components.profile_panel import ProfilePanel
@@ -84,13 +90,13 @@ class App(Viewer):
     """The whole page for one session: editor in the sidebar, views in tabs.
 
     Every view renders the session's :class:`SessionState` (and the data derived from it,
-    ``state.analysis`` and ``state.contour``); the tabs off screen skip their updates
-    until shown.
+    ``state.analysis``, ``state.contour``, ``state.coverage`` and ``state.calibrated``); the
+    tabs off screen skip their updates until shown.
     """
 
     state = StateParameter()
 
-    TABS = ("Likelihood map", "Profiles", "Fit summary", "Contour finder", "Learn")
+    TABS = ("Likelihood map", "Profiles", "Fit summary", "Contour finder", "Coverage", "Learn")
 
     def __init__(self, **params: Any) -> None:
         if "state" not in params:
@@ -103,6 +109,10 @@ class App(Viewer):
         self.profiles = ProfilePanel(analysis=state.analysis, active=False)
         self.fit = FitPanel(analysis=state.analysis, active=False)
         self.contour = ContourPanel(run=state.contour, active=False)
+        self.coverage = CoveragePanel(run=state.coverage, active=False)
+        self.region = CalibratedControls(run=state.calibrated, map=self.map)
+        self.overlays = MapOverlays(map=self.map, coverage=state.coverage,
+                                    calibrated=state.calibrated)
         self.learn = Learn(state=state, active=False)
         # the contour finder's figures need plotly.js, which the page fetches once it has
         # drawn itself (with the page, it held the first plot back by about a second)
@@ -111,7 +121,8 @@ class App(Viewer):
             pn.pane.HTML("<div class='le-placeholder'>Loading the 3-D viewer…</div>",
                          sizing_mode="stretch_width"), sizing_mode="stretch_width")
         self.plotly.param.watch(self._attach_contour, "loaded")
-        views = (self.map, self.profiles, self.fit, self._contour_tab, self.learn)
+        views = (pn.Column(self.map, self.region, sizing_mode="stretch_width"), self.profiles,
+                 self.fit, self._contour_tab, self.coverage, self.learn)
         # only the tab on screen is in the page: the others are sent when first shown
         self.tabs = pn.Tabs(*((name, pn.Column(view, sizing_mode="stretch_width"))
                               for name, view in zip(self.TABS, views, strict=True)),
@@ -131,6 +142,7 @@ class App(Viewer):
         self.profiles.active = shown == "Profiles"
         self.fit.active = shown == "Fit summary"
         self.contour.active = shown == "Contour finder"
+        self.coverage.active = shown == "Coverage"
         self.learn.active = shown == "Learn"
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -22,8 +22,8 @@ from model_core.contour.settings import DEFAULTS
 
 from .state import StateParameter
 
-__all__ = ["PROFILED_NOTE", "ContourSettings", "SettingsError", "default_axes", "roles_frame",
-           "run_arguments"]
+__all__ = ["PROFILED_NOTE", "ContourSettings", "RolesTable", "SettingsError", "default_axes",
+           "roles_frame", "roles_of", "run_arguments"]
 
 ROLES = ("axis", "profiled", "fixed")
 
@@ -68,6 +68,28 @@ def roles_frame(model: mc.Model, best: mc.FitResult) -> pd.DataFrame:
     })
 
 
+def roles_of(frame: pd.DataFrame) -> tuple[list[str], dict[str, float]]:
+    """The axes and the fixed values (name to value) of a roles table.
+
+    Raises
+    ------
+    SettingsError
+        No axis, an unknown role, or a fixed parameter without a finite value.
+    """
+    axes = [str(p) for p, r in zip(frame["parameter"], frame["role"], strict=True) if r == "axis"]
+    if not axes:
+        raise SettingsError("choose at least one parameter with role 'axis'")
+    fixed = {}
+    for record in frame.itertuples(index=False):
+        if record.role not in ROLES:
+            raise SettingsError(f"{record.parameter}: role must be one of {', '.join(ROLES)}")
+        if record.role == "fixed":
+            if not math.isfinite(record.value):
+                raise SettingsError(f"{record.parameter}: a fixed parameter needs a finite value")
+            fixed[record.parameter] = float(record.value)
+    return axes, fixed
+
+
 def run_arguments(frame: pd.DataFrame, *, confidence_level: float, seed: int,
                   settings: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for ``model_core.iter_contour`` (the model and executor aside).
@@ -77,17 +99,10 @@ def run_arguments(frame: pd.DataFrame, *, confidence_level: float, seed: int,
     SettingsError
         No axis, a fixed parameter without a finite value, or bounds out of order.
     """
-    axes = [str(p) for p, r in zip(frame["parameter"], frame["role"], strict=True) if r == "axis"]
-    if not axes:
-        raise SettingsError("choose at least one parameter with role 'axis'")
-    fixed, bounds = {}, {}
+    axes, fixed = roles_of(frame)
+    bounds = {}
     for record in frame.itertuples(index=False):
-        if record.role not in ROLES:
-            raise SettingsError(f"{record.parameter}: role must be one of {', '.join(ROLES)}")
         if record.role == "fixed":
-            if not math.isfinite(record.value):
-                raise SettingsError(f"{record.parameter}: a fixed parameter needs a finite value")
-            fixed[record.parameter] = float(record.value)
             continue
         lo = -math.inf if math.isnan(record.lower) else float(record.lower)
         hi = math.inf if math.isnan(record.upper) else float(record.upper)
@@ -97,6 +112,75 @@ def run_arguments(frame: pd.DataFrame, *, confidence_level: float, seed: int,
         bounds[record.parameter] = (lo, hi)
     return dict(confidence_level=float(confidence_level), parameters=axes, fixed=fixed,
                 bounds=bounds, rng=int(seed), **settings)
+
+
+class RolesTable(Viewer):
+    """The parameters' roles (axis, profiled or fixed), values and bounds, as an editable
+    table; reset to :func:`roles_frame` whenever the model changes (the roles kept while
+    the parameters stay the same).
+
+    The table follows the model even while it is off screen: a tab shown with a table of an
+    older model and updated in the same step sometimes kept the old rows in the browser.
+    """
+
+    state = StateParameter()
+    header = param.String(default="<b>Parameters</b> <small>(role: contour axis, profiled, "
+                          "or fixed at value; bounds limit the search)</small>")
+    show_bounds = param.Boolean(default=True, doc="Whether the bounds columns are shown.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.widget = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, sizing_mode="stretch_width", sortable=False,
+            layout="fit_data_stretch",
+            hidden_columns=[] if self.show_bounds else ["lower", "upper"],
+            editors={"parameter": None, "role": {"type": "list", "values": list(ROLES)},
+                     "value": {"type": "number", "step": "any"},
+                     "lower": {"type": "number", "step": "any"},
+                     "upper": {"type": "number", "step": "any"}},
+            formatters={"value": NumberFormatter(format="0[.][0000]"),
+                        "lower": NumberFormatter(format="0[.][0000]", nan_format="−∞"),
+                        "upper": NumberFormatter(format="0[.][0000]", nan_format="+∞")},
+            configuration={"columnDefaults": {"headerSort": False}})
+        self.state.param.watch(self.reset, "revision")
+        self.reset()
+
+    def reset(self, *events: Any) -> None:
+        """Default roles and values for the model in use (the roles kept when the
+        parameters are the same)."""
+        frame = roles_frame(self.state.model, self.state.best)
+        old = self.widget.value
+        if isinstance(old, pd.DataFrame) and list(old.get("parameter", [])) == list(
+                frame["parameter"]):
+            frame["role"] = old["role"].to_numpy()
+        self.widget.value = frame
+
+    def frame(self) -> pd.DataFrame:
+        """The table, checked against the parameters the model fixes.
+
+        Raises
+        ------
+        SettingsError
+            A parameter the model fixes given another role.
+        """
+        frame = self.widget.value
+        model = self.state.model
+        for name, role in zip(frame["parameter"], frame["role"], strict=True):
+            if role != "fixed" and name in model.parameter_names and model.fixed[
+                    model.index(name)]:
+                raise SettingsError(f"{name} is fixed in the model, so it cannot be an axis "
+                                    f"or profiled: set its role to fixed, or untick "
+                                    f"'fixed' in the editor's Parameters table")
+        return frame
+
+    @property
+    def has_profiled(self) -> bool:
+        frame = self.widget.value
+        return bool(len(frame)) and bool((frame["role"] == "profiled").any())
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(pn.pane.HTML(self.header, margin=(0, 5)), self.widget,
+                         sizing_mode="stretch_width")
 
 
 class ContourSettings(Viewer):
@@ -129,25 +213,11 @@ class ContourSettings(Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.roles = pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, sizing_mode="stretch_width", sortable=False,
-            layout="fit_data_stretch",
-            editors={"parameter": None, "role": {"type": "list", "values": list(ROLES)},
-                     "value": {"type": "number", "step": "any"},
-                     "lower": {"type": "number", "step": "any"},
-                     "upper": {"type": "number", "step": "any"}},
-            formatters={"value": NumberFormatter(format="0[.][0000]"),
-                        "lower": NumberFormatter(format="0[.][0000]", nan_format="−∞"),
-                        "upper": NumberFormatter(format="0[.][0000]", nan_format="+∞")},
-            configuration={"columnDefaults": {"headerSort": False}})
+        self.table = RolesTable(state=self.state)
+        self.roles = self.table.widget
         self.level_note = pn.widgets.StaticText(value="", css_classes=["le-level-note"],
                                                 margin=(4, 5))
-        # the roles follow every model at once, on screen or not (a table filled when its tab
-        # is first shown could receive its rows before the browser had built it, and keep
-        # the previous model's parameters)
-        self.state.param.watch(self._reset_roles, "revision")
         self.state.param.watch(self._level_changed, "confidence_level")
-        self._reset_roles()
         self._level_changed()
 
     def _level_changed(self, *events: Any) -> None:
@@ -155,15 +225,6 @@ class ContourSettings(Viewer):
             f"Confidence level <b>{100 * self.state.confidence_level:.4g}%</b> "
             "<span class='le-muted'>(the page's, set at the top): the contour is "
             "NLL = NLL<sub>min</sub> + χ²<sub>k</sub> quantile / 2</span>")
-
-    def _reset_roles(self, *events: Any) -> None:
-        """New model: default roles (kept when the parameters are the same)."""
-        frame = roles_frame(self.state.model, self.state.best)
-        old = self.roles.value
-        if isinstance(old, pd.DataFrame) and list(old.get("parameter", [])) == list(
-                frame["parameter"]):
-            frame["role"] = old["role"].to_numpy()
-        self.roles.value = frame
 
     @property
     def finder_settings(self) -> dict[str, Any]:
@@ -173,27 +234,15 @@ class ContourSettings(Viewer):
 
     def arguments(self) -> dict[str, Any]:
         """``iter_contour`` keyword arguments (raises :class:`SettingsError`)."""
-        frame = self.roles.value
-        model = self.state.model
-        for name, role in zip(frame["parameter"], frame["role"], strict=True):
-            if role != "fixed" and name in model.parameter_names and model.fixed[
-                    model.index(name)]:
-                raise SettingsError(f"{name} is fixed in the model, so it cannot be a contour "
-                                    f"axis or profiled: set its role to fixed, or untick "
-                                    f"'fixed' in the editor's Parameters table")
-        return run_arguments(frame, confidence_level=self.state.confidence_level,
+        return run_arguments(self.table.frame(), confidence_level=self.state.confidence_level,
                              seed=self.seed, settings=self.finder_settings)
 
     @property
     def has_profiled(self) -> bool:
-        frame = self.roles.value
-        return bool(len(frame)) and bool((frame["role"] == "profiled").any())
+        return self.table.has_profiled
 
     def roles_view(self) -> pn.viewable.Viewable:
-        return pn.Column(
-            pn.pane.HTML("<b>Parameters</b> <small>(role: contour axis, profiled, or fixed at "
-                         "value; bounds limit the search)</small>", margin=(0, 5)),
-            self.roles, sizing_mode="stretch_width")
+        return self.table
 
     def options_view(self) -> pn.viewable.Viewable:
         number = dict(width=105, margin=(2, 5))

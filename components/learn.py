@@ -20,11 +20,20 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from panel.viewable import Viewer
 
 import model_core as mc
+from model_core.toys import CoverageStudy
 
 from . import plots
 from .state import StateParameter, free_parameters
 
-__all__ = ["Learn", "bounds_section", "likelihood_formula"]
+__all__ = ["Learn", "bounds_section", "coverage_section", "likelihood_formula"]
+
+#: Below this many expected events in a bin, the Poisson counts are far from Gaussian.
+SMALL_COUNTS = 10.0
+#: q below this counts as zero (the toy's best fit on the truth's bound).
+Q_ZERO = 1e-9
+#: The coverage "agrees" with the nominal level when the nominal level lies in this
+#: Clopper-Pearson interval (two standard deviations).
+AGREEMENT_LEVEL = 0.9545
 
 _FORMULAS = {
     "uncorrelated_background": r"""
@@ -115,6 +124,89 @@ watch $\hat\mu$ stop at 0 and the interval become $[0, \text{upper}]$.
 """
 
 
+def coverage_section(study: CoverageStudy | None, kind: str, model: mc.Model,
+                     best: mc.FitResult, confidence_level: float) -> str:
+    """Coverage explained with the numbers of the session's ``study`` of ``model`` (of the
+    spec kind ``kind``), in Markdown; the reasons a departure from nominal may have."""
+    text = r"""
+### Does the region cover? Pseudo-experiments
+Wilks' theorem is a large-sample statement. Whether it holds for *this* model can be
+checked by brute force: draw many pseudo-experiments (toys) at a chosen truth, fit each,
+and count how often $q = 2\,[\mathrm{NLL}(\text{truth}) - \mathrm{NLL}_\min] \le \Delta_k$.
+That fraction is the region's **coverage**; the $\mathrm{CL}$-quantile of the toys' $q$ is
+the **toy-calibrated** threshold that covers exactly.
+"""
+    if study is None:
+        return text + ("\nNo coverage study of the model on screen yet: open the **Coverage** "
+                       "tab and press Start (1000 toys take about a second).\n")
+    k, n = study.dof, study.n_ok
+    truth = ", ".join(f"`{name}` = {value:.4g}" for name, value in
+                      zip(study.parameter_names, study.at, strict=True))
+    rows, verdicts = [], []
+    for cl in study.confidence_levels:
+        low, high = study.coverage_interval(cl)
+        wide_low, wide_high = study.coverage_interval(cl, AGREEMENT_LEVEL)
+        verdict = ("agrees" if wide_low <= cl <= wide_high else
+                   "over-covers" if study.coverage[cl] > cl else "under-covers")
+        verdicts.append(verdict)
+        rows.append(f"| {plots.format_level(cl)} | {100 * study.coverage[cl]:.2f}% "
+                    f"[{100 * low:.2f}, {100 * high:.2f}] | {verdict} | "
+                    f"{mc.delta_chi2(cl, k):.3f} | {study.calibrated_threshold(cl):.3f} |")
+    failed = (f" {study.n_failed} toy fits failed and are left out." if study.n_failed else "")
+    text += rf"""
+The study on screen drew {len(study.q):,} toys at {truth}, with the region's axes
+{", ".join(f"`{p}`" for p in study.parameters)} ($k = {k}$).{failed}
+
+| CL | coverage [68.27% Clopper-Pearson] | | Wilks $\Delta_{k}$ | toy-calibrated |
+|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    if all(v == "agrees" for v in verdicts):
+        return text + (f"\nWith {n:,} toys the coverage agrees with every nominal level "
+                       "within its binomial error: Wilks' theorem holds here, and the "
+                       "calibrated thresholds differ from $\\Delta_k$ by noise only.\n")
+    reasons = []
+    if kind != "multivariate_normal":  # Poisson counts
+        try:
+            smallest = float(np.min(model.expected(study.at)))
+        except NotImplementedError:
+            smallest = float("inf")
+        if smallest < SMALL_COUNTS:
+            reasons.append(f"**small counts**: the smallest expected count at the truth is "
+                           f"{smallest:.3g} events; Poisson fluctuations that small are "
+                           "discrete and skewed, far from the Gaussian Wilks assumes")
+    for name in study.parameters:
+        i = study.parameter_names.index(name)
+        if np.any(np.isclose(study.at[i], model.bounds[i])):
+            zero = float(np.mean(study.q[np.isfinite(study.q)] <= Q_ZERO))
+            reasons.append(f"**a bound**: `{name}` = {study.at[i]:.4g} sits on its bound, "
+                           f"so toys that would fit beyond it stop there; {100 * zero:.1f}% "
+                           "of the toys have $q = 0$ (Chernoff: half of them, asymptotically)")
+    if len(best.flat_directions):
+        reasons.append("**a flat direction**: the Hessian at the best fit has a zero "
+                       "eigenvalue (more parameters than the data pin down), so $q$ "
+                       "gains fewer effective degrees of freedom than $k$")
+    if len(best.minima_x) > 1:
+        reasons.append(f"**several minima**: the observed data have {len(best.minima_x)} "
+                       "separate best fits (a signal that is not linear in its parameters), "
+                       "so $q$ is not the quadratic form Wilks' theorem needs")
+    why = ("\n".join(f"- {r}" for r in reasons) if reasons else
+           "- none of small counts, a bound or a flat direction applies: the departure comes "
+           "from the likelihood's shape away from the quadratic approximation")
+    cl = confidence_level
+    calibrated, wilks = study.calibrated_threshold(cl), mc.delta_chi2(cl, k)
+    return text + rf"""
+Coverage departs from nominal here: at {plots.format_level(cl)} the toys need
+$\Delta = {calibrated:.3f}$ where Wilks' theorem gives $\Delta_{k} = {wilks:.3f}$, so the
+Wilks region is {"larger" if wilks > calibrated else "smaller"} than it should be and
+{"over" if wilks > calibrated else "under"}-covers. Why, for this model:
+
+{why}
+
+The dotted purple line in the **Profiles** (a one-axis study) and the dotted magenta contour
+on the **map** (a two-axis study of the map's axes) are these toy-calibrated thresholds.
+"""
+
+
 class Learn(Viewer):
     """Explanations tied to the session's current model."""
 
@@ -128,6 +220,7 @@ class Learn(Viewer):
                                      max_width=900, plugins=[MATH_PLUGIN])
         self.state.param.watch(self._update, ["best", "confidence_level", "sigmas"])
         self.state.analysis.param.watch(self._update, "results")
+        self.state.coverage.param.watch(self._update, ["study", "stale"])
         self._shown()
 
     def _update(self, *events: Any) -> None:
@@ -168,6 +261,7 @@ class Learn(Viewer):
         intervals = {n: r.intervals.get(cl) for n, r in results.items()
                      if r.intervals.get(cl) is not None}
         bounds = bounds_section(model, best, cl, intervals)
+        coverage = coverage_section(state.coverage.current, spec.kind, model, best, cl)
         return rf"""
 ### The likelihood
 The current model, **{spec.name}**, is a `{spec.kind}` likelihood:
@@ -207,6 +301,7 @@ The dashed orange line in each profile is $\Delta_1$; the dashed orange contour 
 is $\Delta_2$; the solid lines are the sigma levels chosen at the top of the page (1σ is
 $\Delta_1 = 1$ in a profile, $\Delta_2 = 2.30$ on the map).
 {bounds}
+{coverage}
 
 ### Whitening
 Near the best fit $\mathrm{{NLL}} \approx \mathrm{{NLL}}_\min + \tfrac12\,\delta^{{\mathsf T}}

@@ -45,6 +45,12 @@ CL_COLOR = "#ff7f0e"
 #: through its gaps.
 CL_DASH = [8, 6]
 _EMPTY_SEGMENTS = {"x0": [], "y0": [], "x1": [], "y1": []}
+#: Lines drawn over the map besides the levels, by name: the toy-calibrated Delta chi-square
+#: of a coverage study, and the toy-calibrated region of a Neyman construction.
+OVERLAY_STYLES = {
+    "calibrated_level": {"line_color": "#e040fb", "line_dash": [2, 4], "line_width": 3.0},
+    "calibrated_region": {"line_color": "#ff1744", "line_dash": "solid", "line_width": 3.0},
+}
 
 
 def level_style(level: Level) -> dict[str, object]:
@@ -84,11 +90,20 @@ class MapFigure:
                         line_color="white", line_width=1.4, line_alpha=0.95)]
         self.lines = [fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=source,
                                   line_width=2.5) for source in self.line_sources]
+        self.overlay_sources = {name: ColumnDataSource(dict(_EMPTY_SEGMENTS))
+                                for name in OVERLAY_STYLES}
+        overlays = {name: fig.segment(x0="x0", y0="y0", x1="x1", y1="y1",
+                                      source=self.overlay_sources[name], **style)
+                    for name, style in OVERLAY_STYLES.items()}
+        self.overlay_items = {name: LegendItem(label=" ", renderers=[line])
+                              for name, line in overlays.items()}
+        self._overlays_shown: list[str] = []
         best = fig.scatter(x="x", y="y", source=self.best_source, marker="star", size=20,
                            fill_color="#e6194b", line_color="white", line_width=1.5)
         self.hover = HoverTool(renderers=[image], tooltips=[("x", "$x"), ("y", "$y")])
         fig.add_tools(self.hover)
         self.level_items = [LegendItem(label=" ", renderers=[line]) for line in self.lines]
+        self._level_items: list[LegendItem] = []
         self.fixed_items = [LegendItem(label="−∇NLL (ascent of log L)", renderers=self.arrows),
                             LegendItem(label="best fit", renderers=[best])]
         self.legend = Legend(items=list(self.fixed_items), location="top_left",
@@ -99,6 +114,28 @@ class MapFigure:
         fig.add_layout(self.colorbar, "right")
         fig.add_layout(self.legend, "right")
         self.figure = fig
+
+    def overlay(self, name: str, segments: tuple[np.ndarray, ...] | None, label: str = "") -> None:
+        """Draw the overlay ``name`` (a key of :data:`OVERLAY_STYLES`) as ``segments``
+        ``(x0, y0, x1, y1)`` with ``label`` in the legend; None takes it off."""
+        source, item = self.overlay_sources[name], self.overlay_items[name]
+        if segments is None:
+            source.data = dict(_EMPTY_SEGMENTS)
+            self._overlays_shown = [n for n in self._overlays_shown if n != name]
+        else:
+            source.data = dict(zip(("x0", "y0", "x1", "y1"), segments, strict=True))
+            if getattr(item.label, "value", None) != label:
+                item.label = value(label)
+            if name not in self._overlays_shown:
+                self._overlays_shown = [n for n in OVERLAY_STYLES
+                                        if n in self._overlays_shown or n == name]
+        self._set_legend()
+
+    def _set_legend(self) -> None:
+        items = [*self._level_items, *(self.overlay_items[n] for n in self._overlays_shown),
+                 *self.fixed_items]
+        if self.legend.items != items:
+            self.legend.items = items
 
     @property
     def frame(self) -> tuple[float, float]:
@@ -141,9 +178,8 @@ class MapFigure:
             if getattr(item.label, "value", None) != label:
                 item.label = value(label)
             items.append(item)
-        items += self.fixed_items
-        if self.legend.items != items:
-            self.legend.items = items
+        self._level_items = items
+        self._set_legend()
         span = (x[-1] - x[0], y[-1] - y[0])
         x0, y0, x1, y1 = arrow_segments(layers.arrows, span, frame=self.frame)
         self.arrow_source.data = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}

@@ -17,8 +17,9 @@ import numpy as np
 import model_core as mc
 from model_core.summary import ProfileInterval
 
-__all__ = ["Level", "MapLayers", "arrow_field", "arrow_segments", "describe_end",
-           "drawn_levels", "format_interval", "format_level", "map_layers"]
+__all__ = ["Level", "MapLayers", "arrow_field", "arrow_segments", "contour_segments",
+           "describe_end", "drawn_levels", "format_interval", "format_level", "map_layers",
+           "segments"]
 
 DCHI2_LABEL = "Δχ²"
 NLL_LABEL = "NLL"
@@ -127,17 +128,30 @@ def map_layers(grid: mc.GridResult, best_xy: tuple[float, float], nll_min: float
     surface = np.where(np.isfinite(z), z, offset + scale * 1e3 * top)
     generator = contourpy.contour_generator(grid.x_values, grid.y_values, surface,
                                             line_type="Separate")
-    lines = []
-    for level, delta in zip(levels, deltas, strict=True):
-        paths = [line for line in generator.lines(offset + scale * delta) if len(line) > 1]
-        start = np.vstack([line[:-1] for line in paths]) if paths else np.zeros((0, 2))
-        end = np.vstack([line[1:] for line in paths]) if paths else np.zeros((0, 2))
-        lines.append((level, delta, start[:, 0], start[:, 1], end[:, 0], end[:, 1]))
+    lines = [(level, delta, *segments(generator, offset + scale * delta))
+             for level, delta in zip(levels, deltas, strict=True)]
     return MapLayers(
         parameters=(px, py), x=grid.x_values, y=grid.y_values, z=z, clim=clim,
         quantity_label=label, title=f"{_title(quantity)} over ({px}, {py})",
         lines=tuple(lines), arrows=arrow_field(grid, n_arrows=n_arrows, frame=frame),
         best=(float(best_xy[0]), float(best_xy[1])))
+
+
+def segments(generator: contourpy.ContourGenerator, level: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The contour lines of ``generator`` at ``level`` as segments ``(x0, y0, x1, y1)``."""
+    paths = [line for line in generator.lines(level) if len(line) > 1]
+    start = np.vstack([line[:-1] for line in paths]) if paths else np.zeros((0, 2))
+    end = np.vstack([line[1:] for line in paths]) if paths else np.zeros((0, 2))
+    return start[:, 0], start[:, 1], end[:, 0], end[:, 1]
+
+
+def contour_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, level: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Segments ``(x0, y0, x1, y1)`` of the contour ``z = level`` of ``z (ny, nx)`` over
+    ``x, y``; NaN values of ``z`` are left out (masked)."""
+    surface = np.ma.masked_invalid(np.asarray(z, dtype=float))
+    return segments(contourpy.contour_generator(x, y, surface, line_type="Separate"), level)
 
 
 def _title(quantity: str) -> str:

@@ -23,6 +23,8 @@ __all__ = ["ProfileFigure", "level_color"]
 N_LEVELS = len(SIGMAS) + 1
 SIGMA_COLORS = {1: "#4d4d4d", 2: "#7f7f7f", 3: "#a6a6a6"}
 CL_COLOR = "#ff7f0e"
+#: The toy-calibrated threshold of a one-axis coverage study of the parameter.
+CALIBRATED_COLOR = "#9c27b0"
 #: The y axis shows this multiple of the highest level drawn.
 TOP = 2.5
 
@@ -52,15 +54,23 @@ class ProfileFigure:
         self.labels = [Label(x=0.0, y=0.0, text="", text_font_size="11px", text_align="right",
                              text_baseline="bottom", x_offset=-4, visible=False)
                        for _ in range(N_LEVELS)]
-        for span, label in zip(self.lines, self.labels, strict=True):
+        self.calibrated_line = Span(dimension="width", location=0.0, line_width=2,
+                                    line_color=CALIBRATED_COLOR, line_dash=[2, 3],
+                                    visible=False)
+        self.calibrated_label = Label(x=0.0, y=0.0, text="", text_font_size="11px",
+                                      text_align="left", text_baseline="bottom", x_offset=4,
+                                      text_color=CALIBRATED_COLOR, visible=False)
+        for span, label in zip([*self.lines, self.calibrated_line],
+                               [*self.labels, self.calibrated_label], strict=True):
             fig.add_layout(span)
             fig.add_layout(label)
         self.figure = fig
 
     def show(self, result: ParameterProfile, levels: list[Level],
-             confidence_level: float) -> None:
+             confidence_level: float, calibrated: tuple[float, str] | None = None) -> None:
         """Draw ``result`` with a line per level of ``levels`` (for one parameter) and the
-        interval at ``confidence_level`` shaded (when ``result`` has it)."""
+        interval at ``confidence_level`` shaded (when ``result`` has it); ``calibrated``
+        is a toy-calibrated threshold and its label, drawn beside Wilks' one."""
         grid = result.profile.grid
         finite = np.isfinite
         self.profile_source.data = {"x": grid, "y": np.where(
@@ -69,7 +79,7 @@ class ProfileFigure:
             finite(result.scan.delta_chi2), result.scan.delta_chi2, np.nan)}
         lo, hi = float(grid[0]), float(grid[-1])
         deltas = [level.delta(1) for level in levels]
-        top = TOP * max(deltas)
+        top = TOP * max([*deltas, *([calibrated[0]] if calibrated else [])])
         self.figure.x_range.update(start=lo, end=hi)
         self.figure.y_range.update(start=-0.04 * top, end=top)
         for n, (span, label) in enumerate(zip(self.lines, self.labels, strict=True)):
@@ -83,6 +93,11 @@ class ProfileFigure:
                         line_dash="dashed" if level.sigma is None else "solid")
             label.update(x=hi, y=delta, text=level.label, text_color=color,
                          text_baseline="top" if level.sigma is None else "bottom")
+        shown = calibrated is not None
+        self.calibrated_line.visible = self.calibrated_label.visible = shown
+        if shown:
+            self.calibrated_line.location = calibrated[0]
+            self.calibrated_label.update(x=lo, y=calibrated[0], text=calibrated[1])
         interval = result.intervals.get(confidence_level)
         self.shade.visible = interval is not None
         if interval is not None:

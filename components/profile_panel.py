@@ -17,16 +17,28 @@ from panel.viewable import Viewer
 
 from . import plots
 from .analysis import Analysis
+from .coverage_run import CoverageRun
 from .profile_figure import ProfileFigure, level_color
 from .state import as_state
 
-__all__ = ["ProfilePanel", "interval_lines"]
+__all__ = ["ProfilePanel", "calibrated_line", "interval_lines"]
 
 
 def interval_lines(result: Any, levels: list[plots.Level]) -> list[tuple[plots.Level, str]]:
     """``(level, "[lo, hi]" in words)`` for each level that ``result`` has an interval for."""
     return [(level, plots.format_interval(result.intervals[level.confidence_level]))
             for level in levels if level.confidence_level in result.intervals]
+
+
+def calibrated_line(run: CoverageRun, name: str,
+                    confidence_level: float) -> tuple[float, str] | None:
+    """The toy-calibrated Delta chi-square at ``confidence_level`` and its label, when the
+    session's study is a one-axis study of ``name`` on the model on screen."""
+    study = run.current
+    if study is None or study.parameters != (name,):
+        return None
+    level = study.calibrated_threshold(confidence_level)
+    return level, f"toys: {plots.format_level(confidence_level)} CL at truth ({level:.2f})"
 
 
 class ProfilePanel(Viewer):
@@ -45,6 +57,7 @@ class ProfilePanel(Viewer):
                                              css_classes=["le-info"])
         self.analysis.param.watch(self._render, ["results", "computing"])
         self.analysis.state.param.watch(self._render, ["confidence_level", "sigmas"])
+        self.analysis.state.coverage.param.watch(self._render, ["study", "stale"])
         self._shown()
 
     @param.depends("active", watch=True)
@@ -65,7 +78,8 @@ class ProfilePanel(Viewer):
         with unlocked():
             for name, result in results.items():
                 figure, text, _ = self._cards[name]
-                figure.show(result, levels, state.confidence_level)
+                figure.show(result, levels, state.confidence_level,
+                            calibrated_line(state.coverage, name, state.confidence_level))
                 text.value = f"<b>{name}</b><br>" + "<br>".join(
                     f"<span style='color:{level_color(level)}'>■</span> {level.label}: {words}"
                     for level, words in interval_lines(result, levels))
@@ -73,7 +87,15 @@ class ProfilePanel(Viewer):
         self.summary.value = (
             "Solid: profile (others re-fitted) · dashed: scan (others at the best fit) · "
             "one line per level, Δχ² for one parameter · shaded: the profile interval at "
-            f"{cl}" + (" · <b>updating…</b>" if self.analysis.computing else ""))
+            f"{cl}" + self._calibrated_note()
+            + (" · <b>updating…</b>" if self.analysis.computing else ""))
+
+    def _calibrated_note(self) -> str:
+        study = self.analysis.state.coverage.current
+        if study is None or study.dof != 1:
+            return ""
+        return (f" · dotted purple: the toy-calibrated threshold of the coverage study of "
+                f"{study.parameters[0]} ({len(study.q):,} toys)")
 
     def _card(self, name: str) -> tuple[ProfileFigure, pn.widgets.StaticText, pn.Column]:
         figure = ProfileFigure(name)

@@ -1,6 +1,7 @@
 """The per-session data store: the model in use, its best fit, the confidence levels shown,
 the last rejected edit and the session's background work; the data derived from them
-(profiles and fit summary, the contour run) hang off it.
+(profiles and fit summary, the contour run, the coverage study and the toy-calibrated
+region) hang off it.
 
 Every view reads from one :class:`SessionState`; the model editor writes to it
 through :meth:`SessionState.propose`, which validates with
@@ -104,6 +105,22 @@ class SessionState(param.Parameterized):
         from .contour_run import ContourRun
 
         return ContourRun(state=self)
+
+    @cached_property
+    def coverage(self) -> Any:
+        """The session's coverage study (a :class:`~components.coverage_run.CoverageRun`,
+        made when first asked for)."""
+        from .coverage_run import CoverageRun
+
+        return CoverageRun(state=self)
+
+    @cached_property
+    def calibrated(self) -> Any:
+        """The session's toy-calibrated region (a
+        :class:`~components.calibrated_region.CalibratedRun`, made when first asked for)."""
+        from .calibrated_region import CalibratedRun
+
+        return CalibratedRun(state=self)
 
     @property
     def spec_dict(self) -> dict[str, Any]:
