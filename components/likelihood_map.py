@@ -23,11 +23,13 @@ import numpy as np
 import panel as pn
 import param
 from panel.io.document import unlocked
+from panel.links import Callback
 from panel.viewable import Viewer
 
 import model_core as mc
 
 from . import plots
+from .jobs import served
 from .map_figure import MapFigure
 from .state import StateParameter, free_parameters
 
@@ -80,6 +82,8 @@ class LikelihoodMap(Viewer):
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
             self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][000]",
             sizing_mode="stretch_width", margin=(2, 10)) for name in _RANGES}
+        if served():
+            pn.state.on_session_destroyed(self._forget_links)
         self._generation = self.state.generation
         #: the last automatic ranges, and the view (x and y start, end) the map last set
         self._auto: tuple[tuple[float, float], tuple[float, float]] | None = None
@@ -94,6 +98,18 @@ class LikelihoodMap(Viewer):
         fig.on_change("inner_width", self._frame_changed)
         fig.on_change("inner_height", self._frame_changed)
         self._on_model()
+
+    def _forget_links(self, session_context: Any) -> None:
+        """Drop the range sliders' browser-side callbacks from Panel's class-level registry.
+
+        An editable slider's text boxes carry a ``jscallback``; Panel keeps it in a
+        ``WeakKeyDictionary`` whose value holds its own key, so the entry, the slider and
+        (through the slider's link to this map's params) the whole session would outlive
+        the session.
+        """
+        for slider in self.sliders.values():
+            for part in slider.select():
+                Callback.registry.pop(part, None)
 
     # ------------------------------------------------------------------ inputs
     def _on_model(self, *events: Any) -> None:
