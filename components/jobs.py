@@ -3,7 +3,8 @@
 A session's :class:`Jobs` (owned by its :class:`~components.state.SessionState`) runs
 each piece of work on a daemon worker thread.  Workers never touch the page: they put
 what they produce on one ``queue.SimpleQueue``, and :meth:`Jobs.drain`, a periodic
-callback on the session's event loop (every :data:`POLL_MS` while work is under way),
+callback on the session's event loop (every :data:`POLL_MS` while work is under way, and
+at once when a job ends: the worker asks the loop for a drain on its next tick),
 hands it to the job's callbacks: its items in batches, at most one batch per
 ``min_interval`` seconds (the browser, not the server, chokes on faster pushes), then
 how it ended.  The callbacks therefore run on the loop, like any other widget callback,
@@ -13,8 +14,8 @@ Work runs in named *lanes* (``"contour"``, ``"profiles"``, ...), one job per lan
 time.  A lane either refuses a new job while one runs (:class:`JobBusy`; the contour
 finder) or lets the newest win (``supersede=True``): the running job is cancelled and
 whatever it still produces is dropped unseen, so a result never belongs to an older
-request than the one on screen.  Model edits can run through a lane of their own in the
-same way.
+request than the one on screen.  Model edits (lane ``"model"``) and the map's grids
+(``"map"``) run this way, so the loop only ever updates the views.
 
 Without a served session (tests, scripts) nothing drains by itself: :meth:`Jobs.wait`
 drains in the caller's thread until the work is done.
@@ -108,6 +109,11 @@ class Jobs(param.Parameterized):
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda context: self.cancel())
 
+    @property
+    def served(self) -> bool:
+        """Whether a session's loop drains the work (else :meth:`wait` must)."""
+        return self._doc is not None
+
     # ------------------------------------------------------------------ submitting
     def submit(self, lane: str, work: Work, on_items: OnItems | None = None,
                on_done: OnDone | None = None, *, supersede: bool = False,
@@ -163,6 +169,21 @@ class Jobs(param.Parameterized):
             log.exception("background job %r failed", job.lane)
             end = ("failed", exc)
         self._queue.put((job.ident, "end", end))
+        self._wake()
+
+    def _wake(self) -> None:
+        """Have the session's loop drain on its next tick (from a worker: a Document's only
+        thread-safe method), instead of at the next poll."""
+        if self._doc is None:
+            return
+        try:
+            self._doc.add_next_tick_callback(self._drain_woken)
+        except Exception:  # noqa: BLE001 - the session is gone: nobody to tell
+            log.debug("no drain for a session that has ended", exc_info=True)
+
+    def _drain_woken(self) -> None:
+        with set_curdoc(self._doc):
+            self._drain_held()
 
     # ------------------------------------------------------------------ loop side
     def drain(self) -> None:

@@ -9,8 +9,10 @@ directions) when the axes change, when the best fit leaves the range, when a new
 is loaded (unless the user has zoomed or typed a range), or on request.
 
 With the other parameters profiled, every grid point is a fit: a coarse grid is drawn
-at once and a fine one, computed in the session's background lane ``"map"``, replaces it
-when ready (a newer request supersedes it).
+first and a fine one replaces it when ready.  In a served session the grids are computed
+in the session's background lane ``"map"`` (a newer request supersedes the older one,
+whose grids are dropped unseen) and the loop only draws them; without a session, the
+first grid is computed at once.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .jobs import served
 from .map_figure import MapFigure
 from .state import StateParameter, free_parameters
 
-__all__ = ["FINE_PROFILE", "LikelihoodMap", "RESOLUTION"]
+__all__ = ["FINE_PROFILE", "LANE", "LikelihoodMap", "RESOLUTION"]
 
 _QUANTITIES = {"Δχ²": "dchi2", "NLL": "nll"}
 _OTHERS = {"fixed at the best fit": "fixed", "profiled (re-fitted)": "profile"}
@@ -46,6 +48,8 @@ FINE_PROFILE = 81
 #: The range shows the region out to this multiple of the largest contour level.
 RANGE_MARGIN = 1.6
 _VIEW = ("x_axis", "y_axis", "others", "auto_range")
+#: The background lane of the map's grids.
+LANE = "map"
 _RANGES = ("x_range", "y_range")
 
 
@@ -218,42 +222,46 @@ class LikelihoodMap(Viewer):
             lo, hi = (lo, lo + 1.0) if np.isfinite(low_bound) else (hi - 1.0, hi)
         return float(lo), float(hi)
 
-    def _compute(self, n: int) -> mc.GridResult:
-        model, best = self.state.model, self.state.best
-        xs, ys = np.linspace(*self.x_range, n), np.linspace(*self.y_range, n)
-        return mc.nll_grid(model, (self.x_axis, self.y_axis), xs, ys, mode=self.others,
-                           at=best.x)
-
     def recompute(self, *, reset_range: bool) -> None:
         """Compute the grid for the current axes and range (with ``reset_range``, the view is
-        fitted to it); a profiled grid is refined in the background."""
-        start = time.perf_counter()
-        self.state.jobs.cancel("map", discard=True)
-        self.refining = False
-        self.grid = self._compute(RESOLUTION[self.others])
-        self.elapsed = time.perf_counter() - start
+        fitted to it), a profiled one coarse, then fine.
+
+        In a served session every grid is computed in the lane ``"map"`` (a newer request
+        supersedes it) and only drawn on the loop; otherwise the first grid is computed at
+        once and only the finer one in the background.
+        """
+        jobs = self.state.jobs
+        jobs.cancel(LANE, discard=True)
+        sizes = [RESOLUTION[self.others]] + ([FINE_PROFILE] if self.others == "profile" else [])
+        compute = partial(_timed_grid, self.state.model, self.state.best.x, self.others,
+                          (self.x_axis, self.y_axis), (self.x_range, self.y_range),
+                          last=sizes[-1])
+        if not jobs.served:
+            self._show_grid(compute(sizes.pop(0)), reset_range=reset_range)
+            reset_range = False
+            if not sizes:
+                return
+
+        def work(cancel: Any, emit: Any) -> None:
+            for n in sizes:
+                if cancel.is_set():
+                    return
+                emit(compute(n))
+
+        def arrived(items: list[tuple[mc.GridResult, float, bool]]) -> None:
+            nonlocal reset_range
+            self._show_grid(items[-1], reset_range=reset_range)
+            reset_range = False
+
+        jobs.submit(LANE, work, arrived, supersede=True, min_interval=0.0)
+
+    def _show_grid(self, computed: tuple[mc.GridResult, float, bool], *,
+                   reset_range: bool) -> None:
+        grid, elapsed, last = computed
+        self.param.update(grid=grid, elapsed=elapsed, refining=not last)
         if reset_range:
             self.frame += 1
         self._draw(reset_range=reset_range)
-        if self.others == "profile":
-            self._refine()
-
-    def _refine(self) -> None:
-        model, best, request = self.state.model, self.state.best, (
-            self.x_axis, self.y_axis, self.x_range, self.y_range)
-        xs, ys = (np.linspace(*r, FINE_PROFILE) for r in (self.x_range, self.y_range))
-        start = time.perf_counter()
-
-        def work(cancel: Any, emit: Any) -> mc.GridResult:
-            return mc.nll_grid(model, request[:2], xs, ys, mode="profile", at=best.x)
-
-        def done(items: list[mc.GridResult]) -> None:
-            self.param.update(grid=items[-1], elapsed=time.perf_counter() - start,
-                              refining=False)
-            self._draw(reset_range=False)
-
-        self.refining = True
-        self.state.jobs.submit("map", work, done, supersede=True)
 
     # ------------------------------------------------------------------ display
     def _draw(self, *, reset_range: bool) -> None:
@@ -313,3 +321,13 @@ class LikelihoodMap(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.controls(), self.notice, self.pane, self.info,
                          sizing_mode="stretch_width")
+
+
+def _timed_grid(model: mc.Model, at: np.ndarray, mode: str, axes: tuple[str, str],
+                ranges: tuple[tuple[float, float], tuple[float, float]], n: int, *,
+                last: int) -> tuple[mc.GridResult, float, bool]:
+    """The ``n`` x ``n`` grid, the seconds it took, and whether it is the finest wanted."""
+    start = time.perf_counter()
+    xs, ys = (np.linspace(*r, n) for r in ranges)
+    grid = mc.nll_grid(model, axes, xs, ys, mode=mode, at=at)
+    return grid, time.perf_counter() - start, n == last

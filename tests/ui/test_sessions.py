@@ -118,3 +118,61 @@ def test_closed_sessions_are_freed(browser_context, app_url):
         batch.wait_destroyed()
         assert batch.alive() == {}
     assert _rss_mib() - rss_first < RSS_SLACK_MIB
+
+
+#: A data value whose fit waits for the test's word (a computation that only the test ends).
+HELD = 99.0
+
+
+@pytest.fixture
+def held_fit(monkeypatch):
+    """The best fit of a model whose first bin holds :data:`HELD` events waits until the
+    test sets ``release`` (the server runs in this process); ``started`` tells it began."""
+    started, release = threading.Event(), threading.Event()
+    fit = SessionState._fit.__func__
+
+    def held(cls, spec, model, in_use):
+        if spec.to_dict()["data"][0] == HELD:
+            started.set()
+            release.wait(HANG_MS / 1000)
+        return fit(cls, spec, model, in_use)
+
+    monkeypatch.setattr(SessionState, "_fit", classmethod(held))
+    yield started, release
+    release.set()
+
+
+def _state_showing(data: float) -> SessionState:
+    states = [o for o in _instances((SessionState,)) if o.spec.to_dict()["data"][0] == data]
+    assert len(states) == 1
+    return states[0]
+
+
+def test_an_edit_is_computed_off_the_loop_and_the_newest_wins(open_page, held_fit):
+    started, release = held_fit
+    waiting, other = open_page(), open_page()
+    waiting.edit_cell("data", "40")
+    waiting.wait_map_change(other.map_sum())
+    state = _state_showing(40.0)
+    accepted = []
+    state.param.watch(lambda event: accepted.append(event.new.to_dict()["data"][0]), "spec")
+
+    before = waiting.map_sum()
+    waiting.edit_cell("data", str(HELD))
+    assert started.wait(HANG_MS / 1000)
+    # while that fit runs, the server answers: the other session's edit updates its map
+    other_before = other.map_sum()
+    other.edit_cell("data", "45")
+    other.wait_map_change(other_before)
+    # the edit on its way leaves the model in use as it is
+    assert state.spec.to_dict()["data"][0] == 40.0 and waiting.map_sum() == before
+    waiting.page.locator(".le-status", has_text="model in use").wait_for()
+    # a newer edit supersedes it: its result is dropped when it comes
+    waiting.edit_cell("data", "50")
+    newest = waiting.wait_map_change(before)
+    release.set()
+    waiting.edit_cell("data", "51")  # after the held result has come back
+    waiting.wait_map_change(newest)
+    assert accepted == [50.0, 51.0]
+    assert state.spec.to_dict()["data"][0] == 51.0
+    assert waiting.console_errors == [] and other.console_errors == []
