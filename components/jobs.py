@@ -106,6 +106,9 @@ class Jobs(param.Parameterized):
         self._ids = itertools.count(1)
         self._doc = pn.state.curdoc if served() else None
         self._poll: Any = None
+        # a drain comes from the loop's poll or a worker's wake-up; with Panel's thread pool
+        # (--num-threads) the poll runs on a pool thread: one drain at a time
+        self._draining = threading.RLock()
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda context: self.cancel())
 
@@ -188,6 +191,10 @@ class Jobs(param.Parameterized):
     # ------------------------------------------------------------------ loop side
     def drain(self) -> None:
         """Deliver what the workers have produced (on the session's loop when served)."""
+        with self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
         current = {job.ident: job for job in self._jobs.values()}
         while True:
             try:
