@@ -77,6 +77,7 @@ class Job:
     delivered_at: float = -float("inf")
     ended: tuple[str, BaseException | None] | None = None
     thread: threading.Thread | None = None
+    poll: bool = True
 
     def cancel(self) -> None:
         """Ask the work to stop (it polls the event)."""
@@ -120,8 +121,11 @@ class Jobs(param.Parameterized):
     # ------------------------------------------------------------------ submitting
     def submit(self, lane: str, work: Work, on_items: OnItems | None = None,
                on_done: OnDone | None = None, *, supersede: bool = False,
-               min_interval: float = MIN_INTERVAL) -> Job:
+               min_interval: float = MIN_INTERVAL, poll: bool = True) -> Job:
         """Run ``work`` on a worker thread in ``lane``.
+
+        With ``poll`` False (for work that emits a few items, each wanted at once), the
+        loop is not polled: each item, like the job's end, wakes it.
 
         Raises
         ------
@@ -133,13 +137,15 @@ class Jobs(param.Parameterized):
             if not supersede:
                 raise JobBusy("a run is already in progress: cancel it or wait until it ends")
             old.cancel()  # its thread ends on its own; what it still emits is dropped
-        job = Job(lane, next(self._ids), on_items, on_done, min_interval)
+        job = Job(lane, next(self._ids), on_items, on_done, 0.0 if not poll else min_interval,
+                  poll=poll)
         self._jobs[lane] = job
         self._set_busy()
         job.thread = threading.Thread(target=self._produce, args=(job, work), daemon=True,
                                       name=f"le-job-{lane}")
         job.thread.start()
-        self._start_polling()
+        if poll:
+            self._start_polling()
         return job
 
     def running(self, lane: str) -> bool:
@@ -161,6 +167,8 @@ class Jobs(param.Parameterized):
     def _produce(self, job: Job, work: Work) -> None:
         def emit(item: Any) -> None:
             self._queue.put((job.ident, "item", item))
+            if not job.poll:
+                self._wake()
 
         try:
             result = work(job.cancel_event, emit)

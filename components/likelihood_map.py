@@ -253,7 +253,7 @@ class LikelihoodMap(Viewer):
             self._show_grid(items[-1], reset_range=reset_range)
             reset_range = False
 
-        jobs.submit(LANE, work, arrived, supersede=True, min_interval=0.0)
+        jobs.submit(LANE, work, arrived, supersede=True, poll=False)
 
     def _show_grid(self, computed: tuple[mc.GridResult, float, bool], *,
                    reset_range: bool) -> None:

@@ -150,7 +150,7 @@ class SessionState(param.Parameterized):
             if on_done is not None:
                 on_done(error)
 
-        self.jobs.submit(LANE, work, built, supersede=True, min_interval=0.0)
+        self.jobs.submit(LANE, work, built, supersede=True, poll=False)
 
     def _in_use(self) -> _Built:
         return self.spec, self.model, self.best
