@@ -94,6 +94,7 @@ class LikelihoodMap(Viewer):
         self._set_view: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.param.watch(self._inputs_changed, [*_VIEW, *_RANGES])
         self.state.param.watch(self._on_model, "best")
+        self.state.follow(LANE, self._early_grid)
         self.state.param.watch(self._on_levels, ["confidence_level", "sigmas"])
         fig = self.figure.figure
         for n, axis in enumerate((fig.x_range, fig.y_range)):
@@ -226,21 +227,27 @@ class LikelihoodMap(Viewer):
         """Compute the grid for the current axes and range (with ``reset_range``, the view is
         fitted to it), a profiled one coarse, then fine.
 
-        In a served session every grid is computed in the lane ``"map"`` (a newer request
-        supersedes it) and only drawn on the loop; otherwise the first grid is computed at
-        once and only the finer one in the background.
+        In a served session every grid is computed off the loop, which only draws it: after
+        an edit the first one usually comes with the fit (see :meth:`_early_grid`), the
+        others from the lane ``"map"`` (a newer request supersedes it).  Without a session
+        the first grid is computed at once and only the finer one in the background.
         """
         jobs = self.state.jobs
         jobs.cancel(LANE, discard=True)
         sizes = [RESOLUTION[self.others]] + ([FINE_PROFILE] if self.others == "profile" else [])
-        compute = partial(_timed_grid, self.state.model, self.state.best.x, self.others,
-                          (self.x_axis, self.y_axis), (self.x_range, self.y_range),
+        view = ((self.x_axis, self.y_axis), (self.x_range, self.y_range), self.others)
+        compute = partial(_timed_grid, self.state.model, self.state.best.x, view[2], *view[:2],
                           last=sizes[-1])
-        if not jobs.served:
+        early = self.state.prepared.get(LANE)
+        if early is not None and early[0] is self.state.model and early[1] == view:
+            self._show_grid(early[2], reset_range=reset_range)  # computed beside the fit
+            reset_range = False
+            sizes.pop(0)
+        elif not jobs.served:
             self._show_grid(compute(sizes.pop(0)), reset_range=reset_range)
             reset_range = False
-            if not sizes:
-                return
+        if not sizes:
+            return
 
         def work(cancel: Any, emit: Any) -> None:
             for n in sizes:
@@ -254,6 +261,20 @@ class LikelihoodMap(Viewer):
             reset_range = False
 
         jobs.submit(LANE, work, arrived, supersede=True, poll=False)
+
+    def _early_grid(self, model: mc.Model, best: mc.FitResult) -> tuple[Any, ...] | None:
+        """The first grid a newly fitted model will need, computed on the fit's worker, when
+        the view can stay as it is (its axes still free, the best fit inside its range);
+        :meth:`recompute` uses it if the view is still that one."""
+        axes, ranges, mode = (self.x_axis, self.y_axis), (self.x_range, self.y_range), self.others
+        free = free_parameters(model)
+        if axes[0] == axes[1] or not set(axes) <= set(free) or not all(
+                lo <= best.x[model.index(p)] <= hi for p, (lo, hi) in zip(axes, ranges,
+                                                                         strict=True)):
+            return None
+        last = FINE_PROFILE if mode == "profile" else RESOLUTION[mode]
+        return model, (axes, ranges, mode), _timed_grid(model, best.x, mode, axes, ranges,
+                                                        RESOLUTION[mode], last=last)
 
     def _show_grid(self, computed: tuple[mc.GridResult, float, bool], *,
                    reset_range: bool) -> None:

@@ -89,6 +89,10 @@ class SessionState(param.Parameterized):
         :class:`model_core.Model` built from a spec, or None for the default example."""
         params.setdefault("jobs", Jobs())
         super().__init__(**params)
+        self._followers: dict[str, Callable[[mc.Model, mc.FitResult], Any]] = {}
+        #: What the followers computed beside the fit of the model being accepted (empty
+        #: outside the acceptance).
+        self.prepared: dict[str, Any] = {}
         error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None
                              else _from_program(spec), new_model=True)
         if error is not None:
@@ -140,17 +144,31 @@ class SessionState(param.Parameterized):
             if on_done is not None:
                 on_done(error)
             return
-        in_use = self._in_use()
+        in_use, followers = self._in_use(), dict(self._followers)
 
         def work(cancel: Any, emit: Any) -> Any:
-            return self._build(source, in_use)
+            built = self._build(source, in_use)
+            if isinstance(built, Exception) or cancel.is_set():
+                return built, {}
+            return built, {name: compute(*built[1:]) for name, compute in followers.items()}
 
-        def built(items: list[Any]) -> None:
-            error = self._settle(items[-1], new_model)
+        def arrived(items: list[Any]) -> None:
+            built, self.prepared = items[-1]
+            try:
+                error = self._settle(built, new_model)
+            finally:
+                self.prepared = {}
             if on_done is not None:
                 on_done(error)
 
-        self.jobs.submit(LANE, work, built, supersede=True, poll=False)
+        self.jobs.submit(LANE, work, arrived, supersede=True, poll=False)
+
+    def follow(self, name: str, compute: Callable[[mc.Model, mc.FitResult], Any]) -> None:
+        """Have ``compute(model, best)`` run on the worker of every :meth:`request`, right
+        after the fit (a view's data for the new model, ready when it is accepted: one trip
+        to the worker instead of two); while the new model is being accepted, its result is
+        in :attr:`prepared` under ``name``."""
+        self._followers[name] = compute
 
     def _in_use(self) -> _Built:
         return self.spec, self.model, self.best
