@@ -142,22 +142,25 @@ def held_fit(monkeypatch):
     release.set()
 
 
-def _state_showing(data: float) -> SessionState:
-    states = [o for o in _instances((SessionState,)) if o.spec.to_dict()["data"][0] == data]
+def _state_showing(data: float, before: set[int]) -> SessionState:
+    """The one session state made since ``before`` (ids) whose first bin holds ``data``."""
+    states = [o for o in _instances((SessionState,)) if id(o) not in before
+              and o.spec.to_dict().get("data", [None])[0] == data]
     assert len(states) == 1
     return states[0]
 
 
 def test_an_edit_is_computed_off_the_loop_and_the_newest_wins(open_page, held_fit):
     started, release = held_fit
+    before = {id(o) for o in _instances((SessionState,))}
     waiting, other = open_page(), open_page()
     waiting.edit_cell("data", "40")
     waiting.wait_map_change(other.map_sum())
-    state = _state_showing(40.0)
+    state = _state_showing(40.0, before)
     accepted = []
     state.param.watch(lambda event: accepted.append(event.new.to_dict()["data"][0]), "spec")
 
-    before = waiting.map_sum()
+    shown = waiting.map_sum()
     waiting.edit_cell("data", str(HELD))
     assert started.wait(HANG_MS / 1000)
     # while that fit runs, the server answers: the other session's edit updates its map
@@ -165,11 +168,11 @@ def test_an_edit_is_computed_off_the_loop_and_the_newest_wins(open_page, held_fi
     other.edit_cell("data", "45")
     other.wait_map_change(other_before)
     # the edit on its way leaves the model in use as it is
-    assert state.spec.to_dict()["data"][0] == 40.0 and waiting.map_sum() == before
+    assert state.spec.to_dict()["data"][0] == 40.0 and waiting.map_sum() == shown
     waiting.page.locator(".le-status", has_text="model in use").wait_for()
     # a newer edit supersedes it: its result is dropped when it comes
     waiting.edit_cell("data", "50")
-    newest = waiting.wait_map_change(before)
+    newest = waiting.wait_map_change(shown)
     release.set()
     waiting.edit_cell("data", "51")  # after the held result has come back
     waiting.wait_map_change(newest)
