@@ -2,7 +2,7 @@
 
 ::
 
-    likelihood-explorer [--port 5006] [--address 127.0.0.1] [--show]
+    likelihood-explorer [--port 5006] [--address 127.0.0.1] [--show] [--num-procs N] ...
     likelihood-explorer --version
     likelihood-explorer fit three_shapes --fix mu=1    # = python -m model_core fit ...
 
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 from model_core import __version__
 
+from .launch import add_serve_options, serve_options
+
 __all__ = ["main", "build_parser"]
 
 PROG = "likelihood-explorer"
@@ -34,11 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "'python -m model_core COMMAND ...' (validate, fit, profile, contour, ...; see "
         f"'{PROG} fit --help').")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--address", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=5006, help="port (default 5006)")
-    parser.add_argument("--show", action="store_true", help="open the page in a browser")
-    return parser
+    return add_serve_options(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from . import app  # panel and the views load only when the app is served
 
-    app.serve(args.port, address=args.address, show=args.show)
+    app.serve(**serve_options(args))
     return 0
 
 

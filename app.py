@@ -1,6 +1,7 @@
 """Likelihood Explorer: the served page.
 
-``python app.py --port 5006`` (what ``scripts/run-app`` runs) and
+``python app.py --port 5006`` (what ``scripts/run-app`` runs; ``--help`` lists the
+serving options, shared with the ``likelihood-explorer`` command: see ``launch.py``) and
 ``panel serve app.py`` both serve it; the latter keeps a closed tab's session
 for Bokeh's default 15 s unless given ``--unused-session-lifetime 5000
 --check-unused-sessions 1000``.  Each browser session gets its own
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import builtins
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer
     from .components.plotly_loader import PlotlyLoader
     from .components.profile_panel import ProfilePanel
     from .components.state import SessionState, StateParameter
+    from .launch import SESSION_CHECK_MS, SESSION_LIFETIME_MS, add_serve_options, serve_options
 else:  # the repository: app.py beside components/ (python app.py, panel serve app.py)
     from components.calibrated_region import CalibratedControls
     from components.contour_panel import ContourPanel
@@ -50,14 +53,12 @@ else:  # the repository: app.py beside components/ (python app.py, panel serve a
     from components.plotly_loader import PlotlyLoader
     from components.profile_panel import ProfilePanel
     from components.state import SessionState, StateParameter
+    from launch import SESSION_CHECK_MS, SESSION_LIFETIME_MS, add_serve_options, serve_options
 
-__all__ = ["App", "create_app", "main", "serve"]
+__all__ = ["App", "SESSION_CHECK_MS", "SESSION_LIFETIME_MS", "create_app", "main", "serve"]
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Likelihood Explorer"
-#: A closed tab's session (and its worker) ends this long after the browser leaves.
-SESSION_LIFETIME_MS = 5000
-SESSION_CHECK_MS = 1000
 EDITOR_WIDTH = 440
 #: In a notebook (IPython), Panel hands ``js_files`` to require.js, which cannot load a data
 #: URI (and the resize patch only matters to the served page); plotly.js is loaded with
@@ -183,23 +184,30 @@ def create_app() -> pn.template.BootstrapTemplate:
     return App().template()
 
 
-def serve(port: int, *, address: str = "127.0.0.1", **kwargs: Any) -> Any:
-    """Serve :func:`create_app` (closed sessions end within a few seconds)."""
+def serve(port: int, *, address: str = "127.0.0.1", allow_websocket_origin: Sequence[str] = (),
+          num_threads: int | None = None, **kwargs: Any) -> Any:
+    """Serve :func:`create_app` (closed sessions end within a few seconds).
+
+    ``allow_websocket_origin``: hosts the page may be loaded from besides ``address`` and
+    localhost (a reverse proxy's); ``num_threads``: Panel's thread pool for the page's
+    callbacks; ``kwargs`` go to ``pn.serve`` (``num_procs``, ``admin``, ``prefix``, ...).
+    """
+    if num_threads is not None:
+        pn.config.nthreads = num_threads
     options = dict(address=address, port=port, show=False, title=TITLE,
                    static_dirs={"assets": str(ASSETS)},
                    unused_session_lifetime_milliseconds=SESSION_LIFETIME_MS,
                    check_unused_sessions_milliseconds=SESSION_CHECK_MS,
-                   websocket_origin=[f"{address}:{port}", f"localhost:{port}"])
+                   websocket_origin=[f"{address}:{port}", f"localhost:{port}",
+                                     *allow_websocket_origin])
     options.update(kwargs)
     return pn.serve(create_app, **options)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve Likelihood Explorer.")
-    parser.add_argument("--address", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5006)
-    args = parser.parse_args(argv)
-    serve(args.port, address=args.address)
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python app.py [options]``: serve the app (``--help`` lists the options)."""
+    parser = add_serve_options(argparse.ArgumentParser(description=f"Serve {TITLE}."))
+    serve(**serve_options(parser.parse_args(argv)))
 
 
 if pn.state.served:

@@ -3,7 +3,8 @@
 A session's :class:`Jobs` (owned by its :class:`~components.state.SessionState`) runs
 each piece of work on a daemon worker thread.  Workers never touch the page: they put
 what they produce on one ``queue.SimpleQueue``, and :meth:`Jobs.drain`, a periodic
-callback on the session's event loop (every :data:`POLL_MS` while work is under way),
+callback on the session's event loop (every :data:`POLL_MS` while work is under way, and
+at once when a job ends: the worker asks the loop for a drain on its next tick),
 hands it to the job's callbacks: its items in batches, at most one batch per
 ``min_interval`` seconds (the browser, not the server, chokes on faster pushes), then
 how it ended.  The callbacks therefore run on the loop, like any other widget callback,
@@ -13,8 +14,8 @@ Work runs in named *lanes* (``"contour"``, ``"profiles"``, ...), one job per lan
 time.  A lane either refuses a new job while one runs (:class:`JobBusy`; the contour
 finder) or lets the newest win (``supersede=True``): the running job is cancelled and
 whatever it still produces is dropped unseen, so a result never belongs to an older
-request than the one on screen.  Model edits can run through a lane of their own in the
-same way.
+request than the one on screen.  Model edits (lane ``"model"``) and the map's grids
+(``"map"``) run this way, so the loop only ever updates the views.
 
 Without a served session (tests, scripts) nothing drains by itself: :meth:`Jobs.wait`
 drains in the caller's thread until the work is done.
@@ -76,6 +77,7 @@ class Job:
     delivered_at: float = -float("inf")
     ended: tuple[str, BaseException | None] | None = None
     thread: threading.Thread | None = None
+    poll: bool = True
 
     def cancel(self) -> None:
         """Ask the work to stop (it polls the event)."""
@@ -105,14 +107,25 @@ class Jobs(param.Parameterized):
         self._ids = itertools.count(1)
         self._doc = pn.state.curdoc if served() else None
         self._poll: Any = None
+        # a drain comes from the loop's poll or a worker's wake-up; with Panel's thread pool
+        # (--num-threads) the poll runs on a pool thread: one drain at a time
+        self._draining = threading.RLock()
         if self._doc is not None:
             pn.state.on_session_destroyed(lambda context: self.cancel())
+
+    @property
+    def served(self) -> bool:
+        """Whether a session's loop drains the work (else :meth:`wait` must)."""
+        return self._doc is not None
 
     # ------------------------------------------------------------------ submitting
     def submit(self, lane: str, work: Work, on_items: OnItems | None = None,
                on_done: OnDone | None = None, *, supersede: bool = False,
-               min_interval: float = MIN_INTERVAL) -> Job:
+               min_interval: float = MIN_INTERVAL, poll: bool = True) -> Job:
         """Run ``work`` on a worker thread in ``lane``.
+
+        With ``poll`` False (for work that emits a few items, each wanted at once), the
+        loop is not polled: each item, like the job's end, wakes it.
 
         Raises
         ------
@@ -124,13 +137,15 @@ class Jobs(param.Parameterized):
             if not supersede:
                 raise JobBusy("a run is already in progress: cancel it or wait until it ends")
             old.cancel()  # its thread ends on its own; what it still emits is dropped
-        job = Job(lane, next(self._ids), on_items, on_done, min_interval)
+        job = Job(lane, next(self._ids), on_items, on_done, 0.0 if not poll else min_interval,
+                  poll=poll)
         self._jobs[lane] = job
         self._set_busy()
         job.thread = threading.Thread(target=self._produce, args=(job, work), daemon=True,
                                       name=f"le-job-{lane}")
         job.thread.start()
-        self._start_polling()
+        if poll:
+            self._start_polling()
         return job
 
     def running(self, lane: str) -> bool:
@@ -152,6 +167,8 @@ class Jobs(param.Parameterized):
     def _produce(self, job: Job, work: Work) -> None:
         def emit(item: Any) -> None:
             self._queue.put((job.ident, "item", item))
+            if not job.poll:
+                self._wake()
 
         try:
             result = work(job.cancel_event, emit)
@@ -163,10 +180,29 @@ class Jobs(param.Parameterized):
             log.exception("background job %r failed", job.lane)
             end = ("failed", exc)
         self._queue.put((job.ident, "end", end))
+        self._wake()
+
+    def _wake(self) -> None:
+        """Have the session's loop drain on its next tick (from a worker: a Document's only
+        thread-safe method), instead of at the next poll."""
+        if self._doc is None:
+            return
+        try:
+            self._doc.add_next_tick_callback(self._drain_woken)
+        except Exception:  # noqa: BLE001 - the session is gone: nobody to tell
+            log.debug("no drain for a session that has ended", exc_info=True)
+
+    def _drain_woken(self) -> None:
+        with set_curdoc(self._doc):
+            self._drain_held()
 
     # ------------------------------------------------------------------ loop side
     def drain(self) -> None:
         """Deliver what the workers have produced (on the session's loop when served)."""
+        with self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
         current = {job.ident: job for job in self._jobs.values()}
         while True:
             try:

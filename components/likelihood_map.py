@@ -9,8 +9,10 @@ directions) when the axes change, when the best fit leaves the range, when a new
 is loaded (unless the user has zoomed or typed a range), or on request.
 
 With the other parameters profiled, every grid point is a fit: a coarse grid is drawn
-at once and a fine one, computed in the session's background lane ``"map"``, replaces it
-when ready (a newer request supersedes it).
+first and a fine one replaces it when ready.  In a served session the grids are computed
+in the session's background lane ``"map"`` (a newer request supersedes the older one,
+whose grids are dropped unseen) and the loop only draws them; without a session, the
+first grid is computed at once.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ import numpy as np
 import panel as pn
 import param
 from panel.io.document import unlocked
+from panel.links import Callback
 from panel.viewable import Viewer
 
 import model_core as mc
 
 from . import plots
+from .jobs import served
 from .map_figure import MapFigure
 from .state import StateParameter, free_parameters
 
-__all__ = ["FINE_PROFILE", "LikelihoodMap", "RESOLUTION"]
+__all__ = ["FINE_PROFILE", "LANE", "LikelihoodMap", "RESOLUTION"]
 
 _QUANTITIES = {"Δχ²": "dchi2", "NLL": "nll"}
 _OTHERS = {"fixed at the best fit": "fixed", "profiled (re-fitted)": "profile"}
@@ -44,6 +48,8 @@ FINE_PROFILE = 81
 #: The range shows the region out to this multiple of the largest contour level.
 RANGE_MARGIN = 1.6
 _VIEW = ("x_axis", "y_axis", "others", "auto_range")
+#: The background lane of the map's grids.
+LANE = "map"
 _RANGES = ("x_range", "y_range")
 
 
@@ -80,12 +86,15 @@ class LikelihoodMap(Viewer):
         self.sliders = {name: pn.widgets.EditableRangeSlider.from_param(
             self.param[name], start=0.0, end=1.0, step=0.01, format="0[.][000]",
             sizing_mode="stretch_width", margin=(2, 10)) for name in _RANGES}
+        if served():
+            pn.state.on_session_destroyed(self._forget_links)
         self._generation = self.state.generation
         #: the last automatic ranges, and the view (x and y start, end) the map last set
         self._auto: tuple[tuple[float, float], tuple[float, float]] | None = None
         self._set_view: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.param.watch(self._inputs_changed, [*_VIEW, *_RANGES])
         self.state.param.watch(self._on_model, "best")
+        self.state.follow(LANE, self._early_grid)
         self.state.param.watch(self._on_levels, ["confidence_level", "sigmas"])
         fig = self.figure.figure
         for n, axis in enumerate((fig.x_range, fig.y_range)):
@@ -94,6 +103,18 @@ class LikelihoodMap(Viewer):
         fig.on_change("inner_width", self._frame_changed)
         fig.on_change("inner_height", self._frame_changed)
         self._on_model()
+
+    def _forget_links(self, session_context: Any) -> None:
+        """Drop the range sliders' browser-side callbacks from Panel's class-level registry.
+
+        An editable slider's text boxes carry a ``jscallback``; Panel keeps it in a
+        ``WeakKeyDictionary`` whose value holds its own key, so the entry, the slider and
+        (through the slider's link to this map's params) the whole session would outlive
+        the session.
+        """
+        for slider in self.sliders.values():
+            for part in slider.select():
+                Callback.registry.pop(part, None)
 
     # ------------------------------------------------------------------ inputs
     def _on_model(self, *events: Any) -> None:
@@ -202,42 +223,66 @@ class LikelihoodMap(Viewer):
             lo, hi = (lo, lo + 1.0) if np.isfinite(low_bound) else (hi - 1.0, hi)
         return float(lo), float(hi)
 
-    def _compute(self, n: int) -> mc.GridResult:
-        model, best = self.state.model, self.state.best
-        xs, ys = np.linspace(*self.x_range, n), np.linspace(*self.y_range, n)
-        return mc.nll_grid(model, (self.x_axis, self.y_axis), xs, ys, mode=self.others,
-                           at=best.x)
-
     def recompute(self, *, reset_range: bool) -> None:
         """Compute the grid for the current axes and range (with ``reset_range``, the view is
-        fitted to it); a profiled grid is refined in the background."""
-        start = time.perf_counter()
-        self.state.jobs.cancel("map", discard=True)
-        self.refining = False
-        self.grid = self._compute(RESOLUTION[self.others])
-        self.elapsed = time.perf_counter() - start
+        fitted to it), a profiled one coarse, then fine.
+
+        In a served session every grid is computed off the loop, which only draws it: after
+        an edit the first one usually comes with the fit (see :meth:`_early_grid`), the
+        others from the lane ``"map"`` (a newer request supersedes it).  Without a session
+        the first grid is computed at once and only the finer one in the background.
+        """
+        jobs = self.state.jobs
+        jobs.cancel(LANE, discard=True)
+        sizes = [RESOLUTION[self.others]] + ([FINE_PROFILE] if self.others == "profile" else [])
+        view = ((self.x_axis, self.y_axis), (self.x_range, self.y_range), self.others)
+        compute = partial(_timed_grid, self.state.model, self.state.best.x, view[2], *view[:2],
+                          last=sizes[-1])
+        early = self.state.prepared.get(LANE)
+        if early is not None and early[0] is self.state.model and early[1] == view:
+            self._show_grid(early[2], reset_range=reset_range)  # computed beside the fit
+            reset_range = False
+            sizes.pop(0)
+        elif not jobs.served:
+            self._show_grid(compute(sizes.pop(0)), reset_range=reset_range)
+            reset_range = False
+        if not sizes:
+            return
+
+        def work(cancel: Any, emit: Any) -> None:
+            for n in sizes:
+                if cancel.is_set():
+                    return
+                emit(compute(n))
+
+        def arrived(items: list[tuple[mc.GridResult, float, bool]]) -> None:
+            nonlocal reset_range
+            self._show_grid(items[-1], reset_range=reset_range)
+            reset_range = False
+
+        jobs.submit(LANE, work, arrived, supersede=True, poll=False)
+
+    def _early_grid(self, model: mc.Model, best: mc.FitResult) -> tuple[Any, ...] | None:
+        """The first grid a newly fitted model will need, computed on the fit's worker, when
+        the view can stay as it is (its axes still free, the best fit inside its range);
+        :meth:`recompute` uses it if the view is still that one."""
+        axes, ranges, mode = (self.x_axis, self.y_axis), (self.x_range, self.y_range), self.others
+        free = free_parameters(model)
+        if axes[0] == axes[1] or not set(axes) <= set(free) or not all(
+                lo <= best.x[model.index(p)] <= hi for p, (lo, hi) in zip(axes, ranges,
+                                                                         strict=True)):
+            return None
+        last = FINE_PROFILE if mode == "profile" else RESOLUTION[mode]
+        return model, (axes, ranges, mode), _timed_grid(model, best.x, mode, axes, ranges,
+                                                        RESOLUTION[mode], last=last)
+
+    def _show_grid(self, computed: tuple[mc.GridResult, float, bool], *,
+                   reset_range: bool) -> None:
+        grid, elapsed, last = computed
+        self.param.update(grid=grid, elapsed=elapsed, refining=not last)
         if reset_range:
             self.frame += 1
         self._draw(reset_range=reset_range)
-        if self.others == "profile":
-            self._refine()
-
-    def _refine(self) -> None:
-        model, best, request = self.state.model, self.state.best, (
-            self.x_axis, self.y_axis, self.x_range, self.y_range)
-        xs, ys = (np.linspace(*r, FINE_PROFILE) for r in (self.x_range, self.y_range))
-        start = time.perf_counter()
-
-        def work(cancel: Any, emit: Any) -> mc.GridResult:
-            return mc.nll_grid(model, request[:2], xs, ys, mode="profile", at=best.x)
-
-        def done(items: list[mc.GridResult]) -> None:
-            self.param.update(grid=items[-1], elapsed=time.perf_counter() - start,
-                              refining=False)
-            self._draw(reset_range=False)
-
-        self.refining = True
-        self.state.jobs.submit("map", work, done, supersede=True)
 
     # ------------------------------------------------------------------ display
     def _draw(self, *, reset_range: bool) -> None:
@@ -297,3 +342,13 @@ class LikelihoodMap(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.controls(), self.notice, self.pane, self.info,
                          sizing_mode="stretch_width")
+
+
+def _timed_grid(model: mc.Model, at: np.ndarray, mode: str, axes: tuple[str, str],
+                ranges: tuple[tuple[float, float], tuple[float, float]], n: int, *,
+                last: int) -> tuple[mc.GridResult, float, bool]:
+    """The ``n`` x ``n`` grid, the seconds it took, and whether it is the finest wanted."""
+    start = time.perf_counter()
+    xs, ys = (np.linspace(*r, n) for r in ranges)
+    grid = mc.nll_grid(model, axes, xs, ys, mode=mode, at=at)
+    return grid, time.perf_counter() - start, n == last

@@ -2,7 +2,8 @@
 load/save.
 
 The editor keeps a *draft* of the spec (JSON-ready data, possibly invalid).
-Every edit produces a new draft and proposes it to the session state; when
+Every edit produces a new draft and proposes it to the session state (built and fitted
+off the page's loop in a served session; the newest edit wins); when
 ``model_core.load_spec`` rejects it, the message appears once, next to the field (named
 as on screen), and the state keeps the last valid model, so the plots never break.
 The counting-kind tables appear only for counting kinds; a HistFactory workspace gets its
@@ -23,6 +24,7 @@ import html
 import io
 import json
 import re
+from functools import partial
 from typing import Any
 
 import panel as pn
@@ -30,12 +32,14 @@ import param
 from panel.viewable import Viewer
 
 import model_core as mc
+from model_core.examples import load_example
 from model_core.spec import KINDS, parameter_layout
 
 from . import spec_edit, workspace_edit
 from .editor_tables import BinsTable, CovarianceTable, ParametersTable
 from .feedback import SECTIONS, correlation_error, describe, section_for
 from .presets import presets
+from .state import LANE as MODEL_LANE
 from .state import StateParameter, is_counting
 from .workspace_editor import WorkspaceEditor
 
@@ -160,6 +164,7 @@ class ModelEditor(Viewer):
 
     def _on_revert(self, event: Any) -> None:
         """Drop the rejected draft: the tables show the model in use again."""
+        self.state.jobs.cancel(MODEL_LANE, discard=True)  # nor an edit still on its way
         self.state.error = None
         self.upload.clear()  # the browser forgets the file; the server side too
         self.upload.param.update(value=None, filename=None)
@@ -167,7 +172,7 @@ class ModelEditor(Viewer):
         self._reset_from_state()
 
     # ------------------------------------------------------------------ drafts
-    def submit(self, draft: dict[str, Any], section: str) -> bool:
+    def submit(self, draft: dict[str, Any], section: str) -> None:
         """Propose ``draft`` (renamed when its name follows the edits); show the error next
         to ``section``'s field when rejected."""
         if self.name_source != "user" and spec_edit.structure(draft) != spec_edit.structure(
@@ -175,11 +180,13 @@ class ModelEditor(Viewer):
             draft = {**draft, "name": spec_edit.auto_name(draft)}
             self.name_source = "auto"
         self.draft = draft
-        error = self.state.propose(draft)  # accepted: the state's revision refreshes the views
-        if error is not None:
-            self._refresh_views()
-            self._show_error(error, section)
-        return error is None
+
+        def done(error: Exception | None) -> None:
+            if error is not None:  # accepted: the state's revision refreshes the views
+                self._refresh_views()
+                self._show_error(error, section)
+
+        self.state.request(draft, on_done=done)
 
     def _on_name(self, event: param.parameterized.Event) -> None:
         if event.new == self.draft.get("name"):
@@ -234,10 +241,14 @@ class ModelEditor(Viewer):
     def _on_preset(self, event: param.parameterized.Event) -> None:
         if not event.new:
             return
-        error = self.state.load_example(event.new)
         self.preset.value = ""
+        self.state.request(load_example(event.new), new_model=True,
+                           on_done=partial(self._loaded, section="general"))
+
+    def _loaded(self, error: Exception | None, section: str, prefix: str = "") -> None:
+        """A preset or a file has been proposed."""
         if error is not None:
-            self._show_error(error, "general")
+            self._show_error(error, section, prefix=prefix, here=bool(prefix))
         else:
             self.name_source = "preset"
 
@@ -250,17 +261,15 @@ class ModelEditor(Viewer):
         if event.new is None:
             return
         filename = self.upload.filename or "upload"
+        prefix = f"<b>{html.escape(filename)}</b> — "
         try:
             source = workspace_edit.as_upload(event.new, filename)
         except mc.SpecError as exc:  # not JSON at all: the state never saw it
-            error = self.state.error = exc
+            self.state.error = exc
+            self._loaded(exc, "upload", prefix)
         else:
-            error = self.state.propose(source, new_model=True)
-        if error is not None:
-            self._show_error(error, "upload", prefix=f"<b>{html.escape(filename)}</b> — ",
-                             here=True)
-        else:
-            self.name_source = "preset"
+            self.state.request(source, new_model=True,
+                               on_done=partial(self._loaded, section="upload", prefix=prefix))
 
     def _on_remove_bin(self, event: Any) -> None:
         row = self.bins.selected_row

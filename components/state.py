@@ -4,9 +4,10 @@ the last rejected edit and the session's background work; the data derived from 
 region) hang off it.
 
 Every view reads from one :class:`SessionState`; the model editor writes to it
-through :meth:`SessionState.propose`, which validates with
-:func:`model_core.load_spec`, builds with :func:`model_core.build_model` and
-fits with :func:`model_core.fit`.  A proposal that fails at any step leaves the
+through :meth:`SessionState.request` (in a served session: on a worker, in the session's
+lane ``"model"``, the newest request winning) or :meth:`SessionState.propose` (at once),
+which validate with :func:`model_core.load_spec`, build with :func:`model_core.build_model`
+and fit with :func:`model_core.fit`.  A proposal that fails at any step leaves the
 previous model, fit and spec in place (so the plots keep showing the last
 valid model) and records the error instead.
 """
@@ -14,7 +15,7 @@ valid model) and records the error instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ FIT_SEED = 20240611
 RESCUE_STARTS = 64
 #: The Gaussian-equivalent levels that can be drawn beside the chosen confidence level.
 SIGMAS = (1, 2, 3)
+#: The background lane of model proposals.
+LANE = "model"
+#: A model's spec, the model and its best fit (each None before the first model).
+_Built = tuple[Any, mc.Model, mc.FitResult]
 
 
 def is_counting(spec: Any) -> bool:
@@ -85,6 +90,10 @@ class SessionState(param.Parameterized):
         :class:`model_core.Model` built from a spec, or None for the default example."""
         params.setdefault("jobs", Jobs())
         super().__init__(**params)
+        self._followers: dict[str, Callable[[mc.Model, mc.FitResult], Any]] = {}
+        #: What the followers computed beside the fit of the model being accepted (empty
+        #: outside the acceptance).
+        self.prepared: dict[str, Any] = {}
         error = self.propose(load_example(DEFAULT_EXAMPLE) if spec is None
                              else _from_program(spec), new_model=True)
         if error is not None:
@@ -128,7 +137,7 @@ class SessionState(param.Parameterized):
         return self.spec.to_dict()
 
     def propose(self, source: Any, *, new_model: bool = False) -> Exception | None:
-        """Try a new spec (a spec object, a dict, JSON text or a path).
+        """Try a new spec (a spec object, a dict, JSON text or a path) at once.
 
         ``new_model`` marks a model loaded from elsewhere (a preset, a file) rather than an
         edit of the one in use.
@@ -138,30 +147,81 @@ class SessionState(param.Parameterized):
         None when the model was accepted, else the error (also stored in ``error``);
         the model in use is then unchanged.
         """
+        self.jobs.cancel(LANE, discard=True)  # an older request must not land after this one
+        return self._settle(self._build(source, self._in_use()), new_model)
+
+    def request(self, source: Any, *, new_model: bool = False,
+                on_done: Callable[[Exception | None], None] | None = None) -> None:
+        """:meth:`propose` off the session's loop: built and fitted in the lane ``"model"``
+        (a newer request supersedes it, and its result is dropped), then accepted or
+        rejected on the loop, where ``on_done`` gets what :meth:`propose` returns.  Without
+        a served session, at once."""
+        if not self.jobs.served:
+            error = self.propose(source, new_model=new_model)
+            if on_done is not None:
+                on_done(error)
+            return
+        in_use, followers = self._in_use(), dict(self._followers)
+
+        def work(cancel: Any, emit: Any) -> Any:
+            built = self._build(source, in_use)
+            if isinstance(built, Exception) or cancel.is_set():
+                return built, {}
+            return built, {name: compute(*built[1:]) for name, compute in followers.items()}
+
+        def arrived(items: list[Any]) -> None:
+            built, self.prepared = items[-1]
+            try:
+                error = self._settle(built, new_model)
+            finally:
+                self.prepared = {}
+            if on_done is not None:
+                on_done(error)
+
+        self.jobs.submit(LANE, work, arrived, supersede=True, poll=False)
+
+    def follow(self, name: str, compute: Callable[[mc.Model, mc.FitResult], Any]) -> None:
+        """Have ``compute(model, best)`` run on the worker of every :meth:`request`, right
+        after the fit (a view's data for the new model, ready when it is accepted: one trip
+        to the worker instead of two); while the new model is being accepted, its result is
+        in :attr:`prepared` under ``name``."""
+        self._followers[name] = compute
+
+    def _in_use(self) -> _Built:
+        return self.spec, self.model, self.best
+
+    def _build(self, source: Any, in_use: _Built) -> _Built | Exception:
+        """Spec, model and best fit of ``source`` (``in_use``: those of the model in use, for
+        a warm start), or why it is refused; changes nothing, so it may run on a worker."""
         try:
             spec = source if _is_spec_object(source) else mc.load_spec(_as_source(source))
             model = mc.build_model(spec)
-            best = self._fit(spec, model)
+            return spec, model, self._fit(spec, model, in_use)
         except (mc.ModelCoreError, ValueError, KeyError) as exc:
-            self.error = exc
             return exc
         except Exception as exc:  # noqa: BLE001 - never let an edit crash the session
             log.exception("unexpected failure while building the model")
-            wrapped = mc.SpecError("model", f"could not build the model ({type(exc).__name__}: "
-                                   f"{exc})", fix="undo the last edit")
-            self.error = wrapped
-            return wrapped
+            return mc.SpecError("model", f"could not build the model ({type(exc).__name__}: "
+                                f"{exc})", fix="undo the last edit")
+
+    def _settle(self, built: _Built | Exception, new_model: bool) -> Exception | None:
+        """Accept what :meth:`_build` made, or record why not."""
+        if isinstance(built, Exception):
+            self.error = built
+            return built
+        spec, model, best = built
         self.param.update(spec=spec, model=model, best=best, error=None,
                           revision=self.revision + 1,
                           generation=self.generation + int(new_model))
         return None
 
-    def _fit(self, spec: Any, model: mc.Model) -> mc.FitResult:
+    @classmethod
+    def _fit(cls, spec: Any, model: mc.Model, in_use: _Built) -> mc.FitResult:
         """The best fit: from the previous best fit when it carries over (an edit then moves
         the best fit continuously), else, or when that start finds nothing, from the spec's
         init and fresh starts; a model is refused only when every start sees a zero
         likelihood."""
-        warm = self._warm_start(spec, model)
+        warm = cls._warm_start(spec, model, in_use)
         if warm is not None:
             best = mc.fit(model, init=warm, n_starts=FIT_STARTS, rng=FIT_SEED)
             if best.success and np.isfinite(best.fun):
@@ -175,15 +235,17 @@ class SessionState(param.Parameterized):
                                "expression; every expected rate must be positive somewhere")
         return best
 
-    def _warm_start(self, spec: Any, model: mc.Model) -> np.ndarray | None:
-        """The previous best fit, when the new model has the same parameters and the same
+    @staticmethod
+    def _warm_start(spec: Any, model: mc.Model, in_use: _Built) -> np.ndarray | None:
+        """The best fit in use, when the new model has the same parameters and the same
         parameter settings (in a flat valley, where every point is a best fit, the best fit
         then stays put instead of jumping)."""
-        if self.best is None or self.model.parameter_names != model.parameter_names:
+        spec_in_use, model_in_use, best_in_use = in_use
+        if best_in_use is None or model_in_use.parameter_names != model.parameter_names:
             return None
-        if getattr(self.spec, "parameters", None) != getattr(spec, "parameters", None):
+        if getattr(spec_in_use, "parameters", None) != getattr(spec, "parameters", None):
             return None
-        return np.clip(self.best.x, model.bounds[:, 0], model.bounds[:, 1])
+        return np.clip(best_in_use.x, model.bounds[:, 0], model.bounds[:, 1])
 
     def load_example(self, name: str) -> Exception | None:
         """Switch to a shipped example by name."""

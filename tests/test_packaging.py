@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 import model_core as mc
@@ -145,8 +147,10 @@ def _check_server(bin_dir: Path, work: Path, env: dict[str, str]) -> None:
     url = f"http://127.0.0.1:{port}/"
     log = work / "server.log"
     with log.open("w") as out:
-        server = subprocess.Popen([bin_dir / "likelihood-explorer", "--port", str(port)],
-                                  cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # the console script takes Panel's serving options: two processes, the admin page
+        server = subprocess.Popen([bin_dir / "likelihood-explorer", "--port", str(port),
+                                   "--num-procs", "2", "--admin"], cwd=work, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + SERVER_TIMEOUT_S
         while True:
@@ -161,13 +165,17 @@ def _check_server(bin_dir: Path, work: Path, env: dict[str, str]) -> None:
                 time.sleep(0.2)
         with urllib.request.urlopen(url + "assets/logo.svg", timeout=30) as response:
             logo = response.read()
+        with urllib.request.urlopen(url + "admin", timeout=SERVER_TIMEOUT_S) as response:
+            admin = response.status
+        # forked before either serves
+        workers = len(psutil.Process(server.pid).children())
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)  # the workers with their parent
         server.wait(timeout=30)
-    assert status == 200 and "<title>Likelihood Explorer</title>" in page
+    assert status == admin == 200 and "<title>Likelihood Explorer</title>" in page
     assert logo == (ROOT / "assets" / "logo.svg").read_bytes()
     output = log.read_text()
-    assert f"Launching server at {url.rstrip('/')}" in output
+    assert f"Launching server at {url.rstrip('/')}" in output and workers == 2
     assert "Traceback" not in output and "ERROR" not in output
 
 

@@ -122,3 +122,49 @@ def test_a_warm_start_that_sees_no_likelihood_falls_back_to_fresh_starts(state):
     direct = mc.fit(model, n_starts=4, rng=1)
     assert state.best.fun == pytest.approx(direct.fun, abs=1e-9)
     assert state.best["mu"] == pytest.approx((15.0 - 10.0) / 12.0, abs=1e-6)
+
+
+class _SessionDoc:
+    """Enough of a served session's Document for :class:`Jobs` to work off the loop: the
+    wake-ups are dropped, and ``jobs.wait`` drains in the test's thread instead."""
+
+    def add_next_tick_callback(self, callback):
+        return None
+
+
+def _served_state():
+    from components.jobs import Jobs
+    from components.state import SessionState
+
+    jobs = Jobs()
+    jobs._doc = _SessionDoc()
+    lanes = []
+    submit = jobs.submit
+    jobs.submit = lambda lane, *args, **kwargs: lanes.append(lane) or submit(lane, *args,
+                                                                             **kwargs)
+    return SessionState(jobs=jobs), lanes
+
+
+def test_a_served_edit_is_fitted_off_the_loop_with_its_map_and_the_newest_wins():
+    from components.likelihood_map import LikelihoodMap
+
+    state, lanes = _served_state()
+    view = LikelihoodMap(state=state)
+    assert state.jobs.wait(timeout=300) and view.grid is not None
+    revision, lanes[:] = state.revision, []
+    ends = []
+    for value in (40.0, 41.0):  # the second edit supersedes the first before it lands
+        state.request(_edited(state, data=[value, 33.0]), on_done=ends.append)
+    assert state.spec.data[0] == 36.0  # nothing changes until the loop takes the result
+    assert state.jobs.wait(timeout=300)
+    assert state.spec.data[0] == 41.0 and state.revision == revision + 1 and ends == [None]
+    # the map's grid came with the fit (no second trip to a worker), for the new model
+    assert lanes == ["model", "model"]
+    reference = mc.nll_grid(state.model, view.grid.parameters, view.grid.x_values,
+                            view.grid.y_values, at=state.best.x)
+    np.testing.assert_array_equal(view.grid.nll, reference.nll)
+    # a rejected edit keeps the model and reports why
+    state.request(_edited(state, data=[-1.0, 33.0]), on_done=ends.append)
+    assert state.jobs.wait(timeout=300)
+    assert state.spec.data[0] == 41.0 and state.revision == revision + 1
+    assert isinstance(ends[-1], mc.SpecError) and state.error is ends[-1]
