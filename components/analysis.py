@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import param
+from panel.viewable import Viewer
 
 import model_core as mc
 from model_core.extent import quadratic_width
@@ -30,9 +31,9 @@ from model_core.summary import (
 )
 
 from . import plots
-from .state import StateParameter, free_parameters
+from .state import StateParameter, as_state, free_parameters
 
-__all__ = ["Analysis", "ParameterProfile", "N_POINTS", "interval_levels"]
+__all__ = ["Analysis", "AnalysisView", "ParameterProfile", "N_POINTS", "interval_levels"]
 
 #: Points of each profile and scan (the interval ends and the best fit are added).
 N_POINTS = 61
@@ -175,3 +176,19 @@ class Analysis(param.Parameterized):
                                                   intervals=intervals), computing=False)
 
         state.jobs.submit("profiles", work, arrived, done, supersede=True, min_interval=0.2)
+
+
+class AnalysisView(Viewer):
+    """A view of the session's :class:`Analysis`, drawn while on screen.
+
+    ``state=`` (a :class:`~components.state.SessionState` or anything that makes one) is a
+    notebook's shortcut for ``analysis=SessionState(...).analysis``.
+    """
+
+    analysis = param.ClassSelector(class_=Analysis)
+    active = param.Boolean(default=True, doc="Whether the panel is on screen.")
+
+    def __init__(self, **params: Any) -> None:
+        if "state" in params:
+            params["analysis"] = as_state(params.pop("state")).analysis
+        super().__init__(**params)

@@ -18,13 +18,11 @@ from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper
 from bokeh.palettes import RdBu11
 from bokeh.plotting import figure
 from panel.io.document import unlocked
-from panel.viewable import Viewer
 
 from model_core.summary import FitSummary, ProfileInterval
 
 from . import plots
-from .analysis import Analysis
-from .state import as_state
+from .analysis import AnalysisView
 
 __all__ = ["FitPanel", "interval_cells", "status_rows"]
 
@@ -61,15 +59,10 @@ def interval_cells(interval: ProfileInterval | None) -> tuple[str, str]:
             _end(interval.upper, interval.upper_kind, interval.value))
 
 
-class FitPanel(Viewer):
+class FitPanel(AnalysisView):
     """The fit summary of the session's model."""
 
-    analysis = param.ClassSelector(class_=Analysis)
-    active = param.Boolean(default=True, doc="Whether the panel is on screen.")
-
     def __init__(self, **params: Any) -> None:
-        if "state" in params:  # a notebook's shortcut: a SessionState, or what makes one
-            params["analysis"] = as_state(params.pop("state")).analysis
         super().__init__(**params)
         self.status = pn.widgets.StaticText(value="", css_classes=["le-fit-status"],
                                             sizing_mode="stretch_width")

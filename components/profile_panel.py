@@ -13,13 +13,11 @@ from typing import Any
 import panel as pn
 import param
 from panel.io.document import unlocked
-from panel.viewable import Viewer
 
 from . import plots
-from .analysis import Analysis
+from .analysis import AnalysisView
 from .coverage_run import CoverageRun
 from .profile_figure import ProfileFigure, level_color
-from .state import as_state
 
 __all__ = ["ProfilePanel", "calibrated_line", "interval_lines"]
 
@@ -41,15 +39,10 @@ def calibrated_line(run: CoverageRun, name: str,
     return level, f"toys: {plots.format_level(confidence_level)} CL at truth ({level:.2f})"
 
 
-class ProfilePanel(Viewer):
+class ProfilePanel(AnalysisView):
     """1-D profiles of every free parameter of the session's model."""
 
-    analysis = param.ClassSelector(class_=Analysis)
-    active = param.Boolean(default=True, doc="Whether the panel is on screen.")
-
     def __init__(self, **params: Any) -> None:
-        if "state" in params:  # a notebook's shortcut: a SessionState, or what makes one
-            params["analysis"] = as_state(params.pop("state")).analysis
         super().__init__(**params)
         self._cards: dict[str, tuple[ProfileFigure, pn.widgets.StaticText, pn.Column]] = {}
         self.grid = pn.FlexBox(sizing_mode="stretch_width", css_classes=["le-profiles"])
