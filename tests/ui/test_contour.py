@@ -102,12 +102,11 @@ def test_start_streams_points_then_exports_and_checks_coverage(open_page, tmp_pa
         "(n) => { const last = window.__log[window.__log.length - 1]; return last[1] === n "
         "&& last[3].startsWith(`${n} points on NLL = T`); }", arg=n_points, timeout=60_000)
     log = page.evaluate("() => window.__log")
-    # at least two different sets of points drawn while the run streamed, then all of them
-    streamed = [e for e in log if e[1] and "as they arrive" in e[3]]
-    assert len({e[2] for e in streamed}) >= 2, log
+    # how many frames stream before the end depends on the machine's speed (a fast one may
+    # finish this run between two pushes): streaming itself is asserted on an endless run
+    # in test_cancel_stops_the_run_and_reenables_start
     progress = [e[4] for e in log]
     assert progress == sorted(progress) and progress[-1] == 1, log
-    assert len({p for p in progress if 0 < p < 1}) >= 2, log  # the bar advanced mid-run
     final = log[-1]
     assert final[3].startswith(f"{n_points} points on NLL = T") and final[1] == n_points
 
@@ -175,8 +174,14 @@ def test_cancel_stops_the_run_and_reenables_start(open_page):
     assert start.is_enabled() and not cancel.is_enabled()
     # a disabled Cancel looks disabled (it looked like an enabled warning button)
     assert _opacity(cancel) < 0.6 and _opacity(start) > 0.9
+    page.evaluate(JS_RECORD)
     start.click()
-    page.wait_for_function("() => window.lePoints() > 0", timeout=HANG * 1000)
+    # the run streams: two different sets of points drawn and two positions of the bar
+    # between empty and full, each waited for (a run of millions of points is still going)
+    page.wait_for_function(
+        "() => { const mid = window.__log.filter(e => e[1] && e[3].includes('as they arrive'));"
+        " return new Set(mid.map(e => e[2])).size >= 2 && new Set(window.__log.map(e => e[4])"
+        ".filter(p => p > 0 && p < 1)).size >= 2; }", timeout=HANG * 1000)
     expect(start).to_be_disabled()
     assert _opacity(cancel) > 0.9
     cancel.click()

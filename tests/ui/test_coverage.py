@@ -106,9 +106,9 @@ def test_a_study_streams_then_exports(open_page, tmp_path):
     assert match.group(1) == match.group(2) == "5,000"
     figures = _final_histogram(app, 5000)
     log = page.evaluate("() => window.__coverage")
-    # the histogram grew while the toys streamed in, then showed every toy
-    streamed = [toys for toys, title in log if 0 < toys < 5000 and "(ended)" not in title]
-    assert streamed, log
+    # the histogram only grew, then showed every toy (how many frames come before the end
+    # depends on the machine: streaming is asserted on the endless study of
+    # test_cancel_resets_the_bar)
     assert [toys for toys, _ in log] == sorted(toys for toys, _ in log)
     assert log[-1][0] == 5000 and "(ended)" in log[-1][1]
     assert "5,000 toys" in figures["coverage"]["title"]
@@ -154,9 +154,12 @@ def test_cancel_resets_the_bar(open_page):
     app.set_number("Toys", 1_000_000)
     start, cancel = (page.get_by_role("button", name=n) for n in ("Start", "Cancel"))
     expect(cancel).to_be_disabled()
+    page.evaluate(JS_RECORD, JS_COVERAGE)
     start.click()
-    page.wait_for_function(f"() => {{ const f = ({JS_COVERAGE})(); return f !== null && "
-                           "f.histogram.toys > 0; }", timeout=HANG_MS)
+    # the study streams: the histogram drawn with two different numbers of toys mid-run
+    page.wait_for_function("() => new Set(window.__coverage.filter(e => e[0] > 0 && "
+                           "!e[1].includes('(ended)')).map(e => e[0])).size >= 2",
+                           timeout=HANG_MS)
     expect(start).to_be_disabled()
     cancel.click()
     match = _progress(app, r"Cancelled: ([\d,]+) of 1,000,000 toys")
