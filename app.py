@@ -36,6 +36,7 @@ if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer
     from .components.map_overlays import MapOverlays
     from .components.model_editor import ModelEditor
     from .components.plotly_loader import PlotlyLoader
+    from .components.processes import warm_up
     from .components.profile_panel import ProfilePanel
     from .components.state import SessionState, StateParameter
     from .launch import SESSION_CHECK_MS, SESSION_LIFETIME_MS, add_serve_options, serve_options
@@ -51,6 +52,7 @@ else:  # the repository: app.py beside components/ (python app.py, panel serve a
     from components.map_overlays import MapOverlays
     from components.model_editor import ModelEditor
     from components.plotly_loader import PlotlyLoader
+    from components.processes import warm_up
     from components.profile_panel import ProfilePanel
     from components.state import SessionState, StateParameter
     from launch import SESSION_CHECK_MS, SESSION_LIFETIME_MS, add_serve_options, serve_options
@@ -156,9 +158,14 @@ class App(Viewer):
         logo = _logo_uri()
         about = pn.pane.HTML(f"{TITLE} {__version__} &middot; BSD-3-Clause",
                              styles={"font-size": "0.8em", "color": "#5a6470"})
+        # no busy indicator: Panel's is one flag for the whole server (every user's spinner
+        # turns for anybody's work), and keeping it in every page costs the server's loop
+        # more than the edits themselves once a few sessions are open; each view says
+        # itself what it is computing
         return pn.template.BootstrapTemplate(
             title=TITLE, logo=logo, sidebar=[self.editor, about], main=[self.views],
-            sidebar_width=EDITOR_WIDTH, header_background="#17324d", collapsed_sidebar=False)
+            sidebar_width=EDITOR_WIDTH, header_background="#17324d", collapsed_sidebar=False,
+            busy_indicator=None)
 
 
 def _local_stylesheets() -> None:
@@ -201,6 +208,7 @@ def serve(port: int, *, address: str = "127.0.0.1", allow_websocket_origin: Sequ
                    websocket_origin=[f"{address}:{port}", f"localhost:{port}",
                                      *allow_websocket_origin])
     options.update(kwargs)
+    warm_up()  # the contour runs' and toy studies' processes
     return pn.serve(create_app, **options)
 
 
@@ -211,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if pn.state.served:
+    warm_up()
     create_app().servable(title=TITLE)
 
 if __name__ == "__main__":

@@ -1,22 +1,24 @@
-"""Several users on one served app (issue 14): edit latency and the memory closed sessions
-leave behind.
+"""Several users on one served app (issue 14): edit latency, a contour's run time and the
+memory closed sessions leave behind.
 
-Run: ``python benchmarks/bench_sessions.py`` (options: ``--repeat N`` rounds of edits,
-``--sessions N`` opened and closed for the memory figure, ``--app PATH`` another
-checkout's ``app.py``, e.g. an older commit's for a before/after comparison).
+Run: ``python benchmarks/bench_sessions.py`` (options: ``--sessions 1,4,8`` the numbers of
+sessions at once, ``--repeat N`` rounds of edits, ``--closed N`` sessions opened and closed
+for the memory figure, ``--server-cpus 0`` the CPUs the server may use (``taskset``; the
+browser gets the others), ``--app PATH`` another checkout's ``app.py``, e.g. an older
+commit's for a before/after comparison).
 
 The app is served by ``python app.py`` in a process of its own (its memory is the
 server's alone) and driven by Debian's chromium through Playwright, each session in a
 browser context of its own.  Edit latency is taken inside each page
 (``performance.now()``), from the Enter key that commits a new data value in the bins
-table to the frame after the map's image changed:
+table to the frame after the map's image changed.  For N sessions at once:
 
-* one editor alone;
-* three editors at once (each round, the three pages commit an edit one right after
-  another);
-* the same three while a fourth session runs a contour that only Cancel ends.
+* N = 1: the session edits alone, then runs the long contour alone;
+* N > 1: N - 1 sessions edit at once (each round, every editor commits an edit one right
+  after another) while the last one runs the long contour (started again whenever it
+  ends); its run times are the page's own ("Finished: ... in X s").
 
-Then ``--sessions`` sessions are opened (page up, map drawn) and closed one after another,
+Then ``--closed`` sessions are opened (page up, map drawn) and closed one after another,
 and the server's resident memory after them is compared with its level after the first
 (each time once the server has ended the closed sessions: 5 s after the tab closes).
 """
@@ -24,6 +26,8 @@ and the server's resident memory after them is compared with its level after the
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -41,9 +45,14 @@ from bench_ui import JS_INSTRUMENT, percentile  # noqa: E402
 
 from tests.ui.browser import ARGS, CHROMIUM, VIEWPORT, AppPage, free_port  # noqa: E402
 
-#: A contour run of millions of points at a fine spacing: only Cancel ends it.
-ENDLESS = {"Most points": 10_000_000, "Spacing": 0.0005}
-#: Edits each editor makes per round (the first page's first edit warms up).
+#: The long contour: the default model's run at a finer spacing (about 23,000 points, a
+#: few seconds alone).
+LONG = {"Most points": 10_000_000, "Spacing": 0.005}
+#: The contour's progress line, read in the page.
+PROGRESS_TEXT = ("() => { const host = window.leDeep('.le-progress-text'); "
+                 "return (host.shadowRoot || host).textContent; }")
+FINISHED = re.compile(r"Finished: ([\d,]+) points in ([\d.]+) s")
+#: Edits each editor makes per round (the first round warms up).
 EDITS = 4
 #: Seconds a closed tab's session lives on the server (app.py: 5 s, checked every 1 s),
 #: with a margin.
@@ -52,9 +61,11 @@ SESSION_END_S = 8.0
 HANG_MS = 180_000
 
 
-def _serve(app: Path, port: int) -> subprocess.Popen:
+def _serve(app: Path, port: int, cpus: set[int] | None) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, str(app), "--port", str(port)], cwd=app.parent,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if cpus is not None:
+        os.sched_setaffinity(server.pid, cpus)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -88,30 +99,58 @@ def _edit_round(editors: list[AppPage], value: float) -> list[float]:
     return times
 
 
-def measure_edits(browser, url: str, editors: int, repeat: int, *,
-                  contour: bool) -> list[float]:
-    """Edit latencies of ``editors`` sessions editing at once (``contour``: while another
-    session runs an endless contour)."""
-    opened = [_open(browser, url) for _ in range(editors + contour)]
+class Runner:
+    """A session that runs the long contour again and again; its run times."""
+
+    def __init__(self, app: AppPage) -> None:
+        self.app, self.times = app, []
+        app.open_contour_tab()
+        for label, value in LONG.items():
+            app.set_number(label, value)
+        self._start()
+
+    def _start(self) -> None:
+        self.app.page.get_by_role("button", name="Start").click()
+        self.app.page.wait_for_function(
+            f"() => !/Ready\\.|Finished:/.test(({PROGRESS_TEXT})())", timeout=HANG_MS)
+
+    def poll(self, *, restart: bool = True) -> None:
+        """Record a finished run (and start the next one)."""
+        match = FINISHED.search(self.app.text(".le-progress-text"))
+        if match:
+            self.times.append(float(match.group(2)))
+            if restart:
+                self._start()
+
+    def finish(self) -> None:
+        """Wait for the run under way to end."""
+        self.app.page.wait_for_function(
+            f"() => /Finished:/.test(({PROGRESS_TEXT})())", timeout=HANG_MS)
+        self.poll(restart=False)
+
+
+def measure(browser, url: str, sessions: int, repeat: int) -> tuple[list[float], list[float]]:
+    """Edit latencies (s) of ``sessions - 1`` sessions editing at once beside one running
+    the long contour (of the one session editing alone, then running it alone), and the
+    contour's run times (s)."""
+    opened = [_open(browser, url) for _ in range(sessions)]
     pages = [app for _, app in opened]
-    runner = pages.pop() if contour else None
-    if runner is not None:
-        runner.open_contour_tab()
-        for label, value in ENDLESS.items():
-            runner.set_number(label, value)
-        runner.page.get_by_role("button", name="Start").click()
-        runner.page.wait_for_function("() => window.lePoints() > 0", timeout=HANG_MS)
+    runner = Runner(pages.pop()) if sessions > 1 else None
     _edit_round(pages, 30.0)  # warm-up
     times = []
     for n in range(repeat * EDITS):
         times += _edit_round(pages, 37.0 + 0.5 * (n % 8))
-    if runner is not None:
-        assert runner.page.get_by_role("button", name="Cancel").is_enabled(), \
-            "the contour run ended by itself: make it longer"
-        runner.page.get_by_role("button", name="Cancel").click()
+        if runner is not None:
+            runner.poll()
+    if runner is None:
+        runner = Runner(pages[0])
+        for _ in range(repeat - 1):
+            runner.finish()
+            runner._start()
+    runner.finish()
     for context, _ in opened:
         context.close()
-    return times
+    return times, runner.times
 
 
 def measure_memory(browser, url: str, server: psutil.Process, sessions: int) -> tuple[float,
@@ -131,39 +170,47 @@ def measure_memory(browser, url: str, server: psutil.Process, sessions: int) -> 
     return first, server.memory_info().rss / 2**20
 
 
-def _line(label: str, times: list[float]) -> None:
-    print(f"{label:<44s} median {1e3 * statistics.median(times):6.0f} ms   "
-          f"p90 {1e3 * percentile(times, 0.9):6.0f} ms   max {1e3 * max(times):6.0f} ms   "
-          f"({len(times)} edits)", flush=True)
+def _line(label: str, times: list[float], contour: list[float]) -> None:
+    print(f"{label:<40s} edit to map: median {1e3 * statistics.median(times):5.0f} ms, "
+          f"p90 {1e3 * percentile(times, 0.9):5.0f} ms, max {1e3 * max(times):5.0f} ms "
+          f"({len(times)} edits); contour: median {statistics.median(contour):.2f} s "
+          f"({len(contour)} runs)", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", default="1,4,8",
+                        help="numbers of sessions at once, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of edits per scenario")
-    parser.add_argument("--sessions", type=int, default=10,
+    parser.add_argument("--closed", type=int, default=30,
                         help="sessions opened and closed after the first (memory)")
+    parser.add_argument("--server-cpus", default="",
+                        help="CPUs the server runs on, e.g. 0 (the browser gets the others)")
     parser.add_argument("--app", type=Path, default=ROOT / "app.py", help="the app.py to serve")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
+    cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
+    if cpus is not None and len(cpus) < os.cpu_count():
+        os.sched_setaffinity(0, set(range(os.cpu_count())) - cpus)  # the browser inherits
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = _serve(args.app.resolve(), port)
+    server = _serve(args.app.resolve(), port, cpus)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS,
                                                  headless=True)
-            print(f"serving {args.app.resolve()}", flush=True)
-            _line("1 editor", measure_edits(browser, url, 1, args.repeat, contour=False))
-            _line("3 editors at once", measure_edits(browser, url, 3, args.repeat,
-                                                     contour=False))
-            _line("3 editors at once + 1 endless contour",
-                  measure_edits(browser, url, 3, args.repeat, contour=True))
+            print(f"serving {args.app.resolve()}"
+                  + (f" on CPU {args.server_cpus}" if cpus else ""), flush=True)
+            for n in (int(n) for n in args.sessions.split(",")):
+                label = ("1 session: edits, then the contour, alone" if n == 1 else
+                         f"{n} sessions: {n - 1} editing + 1 contour")
+                _line(label, *measure(browser, url, n, args.repeat))
             first, last = measure_memory(browser, url, psutil.Process(server.pid),
-                                         args.sessions)
+                                         args.closed)
             print(f"server RSS after 1 session opened and closed {first:.1f} MiB, after "
-                  f"{args.sessions} more {last:.1f} MiB: "
-                  f"{(last - first) / args.sessions:+.2f} MiB per session", flush=True)
+                  f"{args.closed} more {last:.1f} MiB: {last - first:+.1f} MiB "
+                  f"({(last - first) / args.closed:+.2f} MiB per session)", flush=True)
             browser.close()
     finally:
         server.terminate()

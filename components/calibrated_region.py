@@ -193,7 +193,7 @@ class CalibratedControls(Viewer):
         self.cancel_button.on_click(lambda event: self.run.cancel())
         self.run.param.watch(self._render, ["status", "rows_done", "stale", "refused",
                                             "failure"])
-        self.run.state.jobs.param.watch(self._render, "busy")
+        self.run.state.jobs.watch_lane(LANE, self._render)
         self.run.state.param.watch(self._render, "confidence_level")
         self._render()
 

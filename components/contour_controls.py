@@ -11,7 +11,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from .contour_run import ENDED, ContourRun
+from .contour_run import ENDED, LANE, ContourRun
 
 __all__ = ["ContourControls", "progress_line"]
 
@@ -74,7 +74,7 @@ class ContourControls(Viewer):
         self.cancel_button.on_click(lambda event: self.run.cancel())
         self.run.param.watch(self._render, ["status", "pushes", "phase", "stale"])
         self.run.param.watch(self._message, ["refused", "failure"])
-        self.run.state.jobs.param.watch(self._render, "busy")
+        self.run.state.jobs.watch_lane(LANE, self._render)
         self._render()
 
     def _render(self, *events: Any) -> None:

@@ -13,7 +13,7 @@ from panel.viewable import Viewer
 
 from . import contour_plots
 from .contour_figures import STREAM_LIMIT
-from .contour_run import COVERAGE_DISTANCES, ContourRun
+from .contour_run import COVERAGE_DISTANCES, LANE, ContourRun
 
 __all__ = ["ContourCoverage", "format_fraction"]
 
@@ -52,7 +52,7 @@ class ContourCoverage(Viewer):
                                      css_classes=["le-coverage"])
         self.button.on_click(lambda event: self.run.check_coverage(self.seed()))
         self.run.param.watch(self._render, ["status", "stale", "coverage", "coverage_status"])
-        self.run.state.jobs.param.watch(self._render, "busy")
+        self.run.state.jobs.watch_lane(LANE, self._render)
         self._render()
 
     def _render(self, *events: Any) -> None:

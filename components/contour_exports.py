@@ -15,7 +15,7 @@ import param
 from panel.viewable import Viewer
 
 from . import contour_plots
-from .contour_run import ContourRun
+from .contour_run import LANE, ContourRun
 
 __all__ = ["ContourExports"]
 
@@ -41,7 +41,7 @@ class ContourExports(Viewer):
         self.note = pn.widgets.StaticText(value="", css_classes=["le-muted"],
                                           sizing_mode="stretch_width", margin=(0, 5))
         self.run.param.watch(self._render, ["status", "stale", "result"])
-        self.run.state.jobs.param.watch(self._render, "busy")
+        self.run.state.jobs.watch_lane(LANE, self._render)
         self._render()
 
     def _render(self, *events: Any) -> None:

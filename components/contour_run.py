@@ -21,7 +21,6 @@ import importlib.metadata
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import model_core as mc
 from .contour_data import STAGE_LABELS, ContourData, run_notes
 from .jobs import JobBusy, Work
 from .plots import format_level
+from .processes import in_process, in_thread
 from .state import StateParameter
 
 __all__ = ["ContourRun", "app_version", "contour_work", "export_bytes"]
@@ -52,10 +52,13 @@ def app_version() -> str:
 
 
 def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1,
-                 finder: Callable[..., mc.ContourResult] | None = None) -> Work:
+                 finder: Callable[..., mc.ContourResult] | None = None,
+                 in_child: bool = False) -> Work:
     """Job work: ``find_contour(model, **arguments)``, emitting every batch, returning the
-    result; a thread pool of ``workers`` threads runs its batches when ``workers > 1``."""
-    finder = finder or mc.find_contour
+    result; in a child process with ``in_child`` (see :mod:`components.processes`), a pool
+    of ``workers`` threads running its batches when ``workers > 1``."""
+    run = (in_process if in_child else in_thread)(finder or mc.find_contour, model,
+                                                  workers=workers, **arguments)
 
     def work(cancel: threading.Event, emit: Callable[[Any], None]) -> mc.ContourResult:
         held: list[Any] = []
@@ -69,16 +72,11 @@ def contour_work(model: mc.Model, arguments: dict[str, Any], *, workers: int = 1
                     emit(item)
                 held.clear()
 
-        executor = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="le-contour")
-                    if workers > 1 else None)
         try:
-            return finder(model, should_stop=cancel.is_set, on_batch=on_batch,
-                          executor=executor, **arguments)
+            return run(cancel, on_batch)
         finally:
             for item in held:
                 emit(item)
-            if executor is not None:
-                executor.shutdown(wait=False, cancel_futures=True)
 
     return work
 
@@ -122,10 +120,15 @@ class ContourRun(param.Parameterized):
                                                               "failed"])
     min_interval = param.Number(default=0.5, bounds=(0.0, None), doc="""
         Seconds between two deliveries of points to the page.""")
+    in_child = param.Boolean(default=None, allow_None=True, doc="""
+        Whether runs go to a child process (see components.processes); by default they do
+        in a served session, where the server's core is everybody's.""")
 
     def __init__(self, **params: Any) -> None:
         params.setdefault("data", ContourData())
         super().__init__(**params)
+        if self.in_child is None:
+            self.in_child = self.state.jobs.served
         self._revision = self._level = None
         self.state.param.watch(self._model_changed, ["revision", "confidence_level"])
 
@@ -155,7 +158,7 @@ class ContourRun(param.Parameterized):
             return False
         state = self.state
         model = state.model
-        work = work or contour_work(model, arguments, workers=workers)
+        work = work or contour_work(model, arguments, workers=workers, in_child=self.in_child)
         self._revision, self._level = state.revision, state.confidence_level
         self.param.update(
             status="running", phase="", n_done=0, n_total=0, n_points=0, n_evaluations=0,

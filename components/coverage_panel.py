@@ -21,6 +21,7 @@ from .contour_settings import RolesTable, SettingsError
 from .coverage_figures import CoverageFigures
 from .coverage_run import (
     ENDED,
+    LANE,
     CoverageRun,
     format_levels,
     page_levels,
@@ -127,7 +128,7 @@ class CoveragePanel(Viewer):
         self.cancel_button.on_click(lambda event: self.run.cancel())
         self.run.param.watch(self._render, ["status", "pushes", "stale", "study"])
         self.run.param.watch(self._message, ["refused", "failure"])
-        state.jobs.param.watch(self._render, "busy")
+        state.jobs.watch_lane(LANE, self._render)
         state.param.watch(self._page_levels, ["confidence_level", "sigmas"])
         self._render()
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from .contour_run import app_version
 from .contour_settings import SettingsError, roles_of
 from .jobs import JobBusy, Work
 from .plots import drawn_levels, format_level
+from .processes import in_process, in_thread
 from .state import StateParameter
 
 __all__ = ["ENDED", "LANE", "STREAM_BATCH", "CoverageRun", "coverage_work", "format_levels",
@@ -109,15 +109,11 @@ def study_arguments(frame: pd.DataFrame, *, confidence_levels: Sequence[float], 
 
 
 def coverage_work(model: mc.Model, arguments: dict[str, Any],
-                  batch_size: int = STREAM_BATCH) -> Work:
+                  batch_size: int = STREAM_BATCH, *, in_child: bool = False) -> Work:
     """Job work: ``coverage_study(model, **arguments)``, emitting every batch, returning the
-    study."""
-
-    def work(cancel: threading.Event, emit: Callable[[Any], None]) -> CoverageStudy:
-        return mc.coverage_study(model, should_stop=cancel.is_set, on_batch=emit,
-                                 batch_size=batch_size, **arguments)
-
-    return work
+    study; in a child process with ``in_child`` (see :mod:`components.processes`)."""
+    return (in_process if in_child else in_thread)(mc.coverage_study, model,
+                                                   batch_size=batch_size, **arguments)
 
 
 class CoverageRun(param.Parameterized):
@@ -148,9 +144,14 @@ class CoverageRun(param.Parameterized):
         Why the study no longer belongs to the model on screen ('' while it does).""")
     min_interval = param.Number(default=0.5, bounds=(0.0, None), doc="""
         Seconds between two deliveries of toys to the page.""")
+    in_child = param.Boolean(default=None, allow_None=True, doc="""
+        Whether studies go to a child process (see components.processes); by default they
+        do in a served session, where the server's core is everybody's.""")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        if self.in_child is None:
+            self.in_child = self.state.jobs.served
         self._chunks: list[np.ndarray] = []
         self._q: np.ndarray | None = np.zeros(0)
         self._revision: int | None = None
@@ -191,7 +192,8 @@ class CoverageRun(param.Parameterized):
                             "wait for it to finish before starting another.")
             return False
         state = self.state
-        work = work or coverage_work(state.model, arguments, batch_size)
+        work = work or coverage_work(state.model, arguments, batch_size,
+                                     in_child=self.in_child)
         self._revision = state.revision
         self._chunks, self._q, self._result = [], None, None
         self.param.update(

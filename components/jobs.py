@@ -139,6 +139,8 @@ class Jobs(param.Parameterized):
             old.cancel()  # its thread ends on its own; what it still emits is dropped
         job = Job(lane, next(self._ids), on_items, on_done, 0.0 if not poll else min_interval,
                   poll=poll)
+        log.debug("job %s#%d submitted%s", lane, job.ident,
+                  f" (superseding #{old.ident})" if old is not None and old.running else "")
         self._jobs[lane] = job
         self._set_busy()
         job.thread = threading.Thread(target=self._produce, args=(job, work), daemon=True,
@@ -147,6 +149,15 @@ class Jobs(param.Parameterized):
         if poll:
             self._start_polling()
         return job
+
+    def watch_lane(self, lane: str, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` whenever a job of ``lane`` starts or ends (not when another
+        lane's does: the edits' lanes come and go several times a second)."""
+        def changed(event: param.parameterized.Event) -> None:
+            if (lane in event.old) != (lane in event.new):
+                callback()
+
+        self.param.watch(changed, "busy")
 
     def running(self, lane: str) -> bool:
         """Whether ``lane`` has a job whose end has not been delivered yet."""
@@ -159,6 +170,8 @@ class Jobs(param.Parameterized):
         for name, job in list(self._jobs.items()):
             if lane is None or name == lane:
                 job.cancel()
+                log.debug("job %s#%d cancelled%s", name, job.ident,
+                          " and discarded" if discard else "")
                 if discard:
                     del self._jobs[name]
         self._set_busy()
@@ -210,8 +223,10 @@ class Jobs(param.Parameterized):
             except queue.Empty:
                 break
             job = current.get(ident)
-            if job is None:
-                continue  # superseded: nobody asked for it any more
+            if job is None:  # superseded: nobody asked for it any more
+                log.debug("dropped a%s of job #%d", "n item" if kind == "item" else "n end",
+                          ident)
+                continue
             if kind == "item":
                 job.pending.append(payload)
             else:
@@ -237,6 +252,7 @@ class Jobs(param.Parameterized):
                 job.ended = ("failed", exc)
         if job.ended is not None and not job.pending and self._jobs.get(job.lane) is job:
             job.status, job.error = job.ended
+            log.debug("job %s#%d ended: %s", job.lane, job.ident, job.status)
             if job.on_done is not None:
                 job.on_done(job.status, job.error)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import logging
 import re
 from functools import partial
 from typing import Any
@@ -42,6 +43,8 @@ from .presets import presets
 from .state import LANE as MODEL_LANE
 from .state import StateParameter, is_counting
 from .workspace_editor import WorkspaceEditor
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ModelEditor"]
 
@@ -239,6 +242,7 @@ class ModelEditor(Viewer):
 
     # ------------------------------------------------------------------ handlers
     def _on_preset(self, event: param.parameterized.Event) -> None:
+        log.debug("preset %r chosen", event.new)
         if not event.new:
             return
         self.preset.value = ""

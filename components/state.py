@@ -48,6 +48,19 @@ LANE = "model"
 _Built = tuple[Any, mc.Model, mc.FitResult]
 
 
+def _prepare(followers: dict[str, Callable[[mc.Model, mc.FitResult], Any]],
+             built: _Built) -> dict[str, Any]:
+    """Each follower's data for the newly built model; a follower that fails only logs
+    (its view computes its data again once the model is accepted)."""
+    prepared = {}
+    for name, compute in followers.items():
+        try:
+            prepared[name] = compute(*built[1:])
+        except Exception:  # noqa: BLE001 - a view's head start must not block the model
+            log.exception("preparing %r for the new model failed", name)
+    return prepared
+
+
 def is_counting(spec: Any) -> bool:
     """Whether ``spec`` is one of the built-in counting kinds (edited with the tables)."""
     return getattr(spec, "kind", None) in KINDS
@@ -167,10 +180,12 @@ class SessionState(param.Parameterized):
             built = self._build(source, in_use)
             if isinstance(built, Exception) or cancel.is_set():
                 return built, {}
-            return built, {name: compute(*built[1:]) for name, compute in followers.items()}
+            return built, _prepare(followers, built)
 
         def arrived(items: list[Any]) -> None:
             built, self.prepared = items[-1]
+            log.debug("model request arrived: %s", f"refused ({built})" if isinstance(
+                built, Exception) else f"“{built[0].name}”")
             try:
                 error = self._settle(built, new_model)
             finally:

@@ -168,3 +168,16 @@ def test_a_served_edit_is_fitted_off_the_loop_with_its_map_and_the_newest_wins()
     assert state.jobs.wait(timeout=300)
     assert state.spec.data[0] == 41.0 and state.revision == revision + 1
     assert isinstance(ends[-1], mc.SpecError) and state.error is ends[-1]
+
+
+def test_a_view_failing_to_prepare_its_data_never_blocks_the_model(caplog):
+    """A follower (a view's data computed beside the fit) that raises is logged and left
+    out; the model is accepted all the same."""
+    state, _ = _served_state()
+    state.follow("broken", lambda model, best: 1 / 0)
+    assert state.jobs.wait(timeout=300)
+    revision, ends = state.revision, []
+    state.request(_edited(state, data=[40.0, 33.0]), on_done=ends.append)
+    assert state.jobs.wait(timeout=300)
+    assert ends == [None] and state.revision == revision + 1 and state.spec.data[0] == 40.0
+    assert "preparing 'broken' for the new model failed" in caplog.text

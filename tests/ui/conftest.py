@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.request
 
 import pytest
 
 from .browser import ARGS, CHROMIUM, HANG_MS, VIEWPORT, AppPage, free_port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _debug_log():
+    """The app's own debug lines (its jobs, its model requests) in a failed test's report."""
+    logging.getLogger("components").setLevel(logging.DEBUG)
 
 
 @pytest.fixture(scope="session")
