@@ -239,6 +239,10 @@ class Jobs(param.Parameterized):
             self._stop_polling()
 
     def _deliver(self, job: Job) -> None:
+        if self._jobs.get(job.lane) is not job:  # superseded or discarded during this drain
+            log.debug("dropped the items of job %s#%d", job.lane, job.ident)
+            job.pending = []
+            return
         now = time.monotonic()
         if job.pending and (job.ended is not None or now - job.delivered_at >= job.min_interval):
             items, job.pending = job.pending, []

@@ -160,3 +160,34 @@ def test_a_failing_view_ends_its_job_not_the_session():
     assert jobs.wait(timeout=HANG)
     (status, error), = rec.ends
     assert status == "failed" and "view bug" in str(error)
+
+
+def test_a_job_superseded_during_a_delivery_delivers_nothing_more():
+    """A lane's job superseded by a callback of the same drain (a new model's views asking
+    for new profiles) must not land its older items after it."""
+    jobs, landed = Jobs(), []
+    go = threading.Event()
+
+    def model_work(cancel, emit):
+        go.wait(HANG)
+        emit("new model")
+
+    def old_profiles(cancel, emit):
+        emit("profiles of the old model")
+        cancel.wait(HANG)
+
+    def model_arrived(items):
+        jobs.submit("profiles", emitting(1, "profiles of the new model"), landed.extend,
+                    supersede=True, min_interval=0.0)
+
+    jobs.submit("model", model_work, model_arrived, min_interval=0.0)
+    jobs.submit("profiles", old_profiles, landed.extend, supersede=True, min_interval=0.0)
+    deadline = time.monotonic() + HANG
+    while jobs._queue.qsize() < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    go.set()
+    while jobs._queue.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    jobs.drain()  # the model's item first: it supersedes the old profiles, items pending
+    assert jobs.wait(timeout=HANG)
+    assert landed == [0, "profiles of the new model"]
