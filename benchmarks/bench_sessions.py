@@ -36,6 +36,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,9 +111,18 @@ class Runner:
         self._start()
 
     def _start(self) -> None:
-        self.app.page.get_by_role("button", name="Start").click()
-        self.app.page.wait_for_function(
-            f"() => !/Ready\\.|Finished:/.test(({PROGRESS_TEXT})())", timeout=HANG_MS)
+        """Click Start until the run is under way (a click that lands while the page is
+        still drawing the end of the last run can be lost)."""
+        for _ in range(5):
+            self.app.wait_enabled("Start")
+            self.app.page.get_by_role("button", name="Start").click()
+            try:
+                self.app.page.wait_for_function(
+                    f"() => !/Ready\\.|Finished:/.test(({PROGRESS_TEXT})())", timeout=20_000)
+                return
+            except PlaywrightTimeout:
+                continue
+        raise RuntimeError("the contour run did not start")
 
     def poll(self, *, restart: bool = True) -> None:
         """Record a finished run (and start the next one)."""
