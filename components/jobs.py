@@ -291,6 +291,20 @@ class Jobs(param.Parameterized):
             self._poll = None
 
     def _drain_held(self) -> None:
-        # one message to the browser for all the changes a drain makes
+        """Drain, sending the browser one message for all the changes the drain makes once
+        the page has loaded.
+
+        Before Panel has seen the page load (a user can act on a page whose load event the
+        server has not processed yet), a hold could lose changes: Panel drops the model
+        changes a hold collected before the load, expecting the document to be sent in
+        full later, but the browser may already have it.  The changes then go out one by
+        one instead.
+        """
+        with set_curdoc(self._doc):
+            loaded = pn.state.loaded
+        if not loaded:
+            log.debug("drained before the page had loaded: no hold")
+            self.drain()
+            return
         with pn.io.hold(self._doc):
             self.drain()

@@ -127,3 +127,15 @@ def test_targets_must_be_picklable():
 
     with pytest.raises(Exception, match="pickle|local"):
         in_process(local)(threading.Event(), [].append)
+
+
+def test_a_served_session_runs_in_a_child_and_a_script_on_a_thread():
+    from components.jobs import Jobs
+    from components.state import SessionState
+
+    script = SessionState()
+    assert not script.contour.in_child and not script.coverage.in_child
+    jobs = Jobs()
+    jobs._doc = object()  # a session's document: the job queue is drained on its loop
+    served = SessionState(jobs=jobs)
+    assert served.contour.in_child and served.coverage.in_child

@@ -3,6 +3,9 @@ use, checked against the numerical core run on the same spec in the test."""
 
 import json
 import re
+import threading
+import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -105,4 +108,47 @@ def test_every_stylesheet_comes_from_this_server(open_page):
     app.open_contour_tab()
     urls = page.evaluate(JS_STYLESHEET_URLS)
     assert urls and not [u for u in urls if u.startswith("http")], urls[:5]
+    assert app.console_errors == []
+
+
+@pytest.fixture
+def late_load(monkeypatch):
+    """The server takes in a page's load event ``LATE_S`` seconds late, as a busy machine
+    can: until then Panel has not marked the session loaded, while the browser already
+    shows the page and takes clicks."""
+    from panel.io.state import state
+
+    original = state._schedule_on_load
+
+    def late(doc, event):
+        def later():
+            time.sleep(LATE_S)
+            doc.add_next_tick_callback(partial(original, doc, event))
+
+        threading.Thread(target=later, daemon=True).start()
+
+    monkeypatch.setattr(state, "_schedule_on_load", late)
+
+
+#: How late the server takes in the page's load event in the test using ``late_load``.
+LATE_S = 20.0
+
+
+def test_a_page_used_before_the_server_saw_it_load_stays_live(late_load, open_page):
+    """Stress runs: a preset chosen right after the page opened was applied on the server
+    but the page stopped following (no status, no map) for good: a drain's changes made
+    before Panel saw the page load were dropped."""
+    app = open_page()
+    page = app.page
+    spec = json.loads((EXAMPLES_DIR / "two_bin_uncorrelated.json").read_text())
+    app.preset("Two bins, uncorrelated background")
+    app.wait_map_title("(mu, theta_0)")
+    for value in (17, 19):  # still before the load event, and the page follows each edit
+        before = app.map_sum()
+        app.edit_cell("data", str(value))
+        app.wait_map_change(before, timeout=(LATE_S / 2) * 1000)
+        spec["data"][0] = value
+        nll = mc.fit(mc.build_model(spec)).fun
+        page.locator(".le-status", has_text=f"NLLmin = {nll:.6g}").wait_for(
+            timeout=(LATE_S / 4) * 1000)
     assert app.console_errors == []
