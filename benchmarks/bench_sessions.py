@@ -146,7 +146,7 @@ def measure(browser, url: str, sessions: int, repeat: int) -> tuple[list[float],
     opened = [_open(browser, url) for _ in range(sessions)]
     pages = [app for _, app in opened]
     runner = Runner(pages.pop()) if sessions > 1 else None
-    _edit_round(pages, 30.0)  # warm-up
+    _edit_round(pages, 20.0)  # warm-up (never the default 36: the map would not change)
     times = []
     for n in range(repeat * EDITS):
         times += _edit_round(pages, 37.0 + 0.5 * (n % 8))

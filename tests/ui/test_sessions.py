@@ -13,12 +13,14 @@ import pytest
 from bokeh.document import Document
 from panel.widgets import Tabulator
 
+import model_core as mc
 from app import App
 from components.contour_panel import ContourPanel
 from components.jobs import Jobs
 from components.likelihood_map import LikelihoodMap
 from components.model_editor import ModelEditor
 from components.state import SessionState
+from model_core.examples import load_example
 
 from .browser import HANG_MS, AppPage
 
@@ -179,3 +181,28 @@ def test_an_edit_is_computed_off_the_loop_and_the_newest_wins(open_page, held_fi
     assert accepted == [50.0, 51.0]
     assert state.spec.to_dict()["data"][0] == 51.0
     assert waiting.console_errors == [] and other.console_errors == []
+
+
+def test_edits_complete_while_another_session_runs_an_endless_contour(open_page):
+    """One session's contour run that only Cancel ends (in a child process) leaves another
+    session's edits to be fitted and drawn, each the model the core fits."""
+    runner, editor = open_page(), open_page()
+    runner.open_contour_tab()
+    for label, value in (("Most points", 10_000_000), ("Spacing", 0.0005)):
+        runner.set_number(label, value)
+    runner.page.get_by_role("button", name="Start").click()
+    runner.page.wait_for_function("() => window.lePoints() > 0", timeout=HANG_MS)
+    spec = load_example().to_dict()
+    for value in (40, 44, 47):
+        before = editor.map_sum()
+        editor.edit_cell("data", str(value))
+        editor.wait_map_change(before)
+        spec["data"][0] = value
+        nll = mc.fit(mc.build_model(spec)).fun
+        editor.page.locator(".le-status", has_text=f"NLLmin = {nll:.6g}").wait_for()
+    # the run went on all along, and Cancel still ends it
+    cancel = runner.page.get_by_role("button", name="Cancel")
+    assert cancel.is_enabled()
+    cancel.click()
+    runner.wait_enabled("Start")
+    assert runner.console_errors == [] and editor.console_errors == []
