@@ -4,7 +4,6 @@ use, checked against the numerical core run on the same spec in the test."""
 import json
 import re
 import threading
-import time
 from functools import partial
 
 import numpy as np
@@ -119,15 +118,24 @@ def late_load(monkeypatch):
     from panel.io.state import state
 
     original = state._schedule_on_load
+    timers = []
+
+    def take_in(doc, event):
+        try:
+            doc.add_next_tick_callback(partial(original, doc, event))
+        except AttributeError:  # the session ended first (its document is torn down)
+            pass
 
     def late(doc, event):
-        def later():
-            time.sleep(LATE_S)
-            doc.add_next_tick_callback(partial(original, doc, event))
-
-        threading.Thread(target=later, daemon=True).start()
+        timer = threading.Timer(LATE_S, take_in, args=(doc, event))
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
 
     monkeypatch.setattr(state, "_schedule_on_load", late)
+    yield
+    for timer in timers:
+        timer.cancel()
 
 
 #: How late the server takes in the page's load event in the test using ``late_load``.
