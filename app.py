@@ -188,6 +188,10 @@ def create_app() -> pn.template.BootstrapTemplate:
     """A new page, with its own state and worker (one call per browser session)."""
     if served():
         _local_stylesheets()
+        # the fork server of the contour runs and toy studies, started by the process that
+        # serves the session (with --num-procs, a server process forked from the launcher
+        # could not use one the launcher started)
+        warm_up()
     return App().template()
 
 
@@ -208,7 +212,6 @@ def serve(port: int, *, address: str = "127.0.0.1", allow_websocket_origin: Sequ
                    websocket_origin=[f"{address}:{port}", f"localhost:{port}",
                                      *allow_websocket_origin])
     options.update(kwargs)
-    warm_up()  # the contour runs' and toy studies' processes
     return pn.serve(create_app, **options)
 
 
@@ -219,7 +222,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if pn.state.served:
-    warm_up()
     create_app().servable(title=TITLE)
 
 if __name__ == "__main__":

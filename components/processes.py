@@ -51,7 +51,11 @@ _CONTEXT.set_forkserver_preload([__name__])
 
 def warm_up() -> None:
     """Start the fork server now (it imports this package in the background, a second or
-    two), so that the first run does not wait for it; once started, nothing happens."""
+    two), so that the first run does not wait for it; once started, nothing happens.
+
+    Call it from the process that will start the runs: a process forked after it cannot
+    use this fork server (Python's fork server checks on it as its parent's child).
+    """
     multiprocessing.forkserver.ensure_running()
 
 

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 __all__ = ["ARGS", "CHROMIUM", "HANG_MS", "JS_FIGURES", "JS_HELPERS", "JS_MAP_SUM",
@@ -259,7 +260,12 @@ class AppPage:
         model in use (the status line names it)."""
         self.page.locator(".bk-input-group", has_text="Load a preset").locator(
             "select").select_option(label=label)
-        self.page.locator(".le-status", has_text=f"model in use: {label}").wait_for()
+        try:
+            self.page.locator(".le-status", has_text=f"model in use: {label}").wait_for()
+        except PlaywrightTimeout:
+            raise AssertionError(f"the preset {label!r} never showed; the status reads "
+                                 f"{self.text('.le-status')!r}; the page's console errors: "
+                                 f"{self.console_errors}") from None
 
     def tab(self, name: str) -> None:
         self.page.locator(".bk-tab", has_text=name).first.click()
