@@ -171,13 +171,24 @@ def measure_memory(browser, url: str, server: psutil.Process, sessions: int) -> 
         context, _ = _open(browser, url)
         context.close()
 
+    def settled() -> float:
+        """RSS once the closed sessions have ended and it has stopped falling (a busy
+        server ends them late)."""
+        time.sleep(SESSION_END_S)
+        rss = server.memory_info().rss / 2**20
+        for _ in range(30):
+            time.sleep(2.0)
+            now = server.memory_info().rss / 2**20
+            if now > rss - 0.5:
+                return min(now, rss)
+            rss = now
+        return rss
+
     one()
-    time.sleep(SESSION_END_S)
-    first = server.memory_info().rss / 2**20
+    first = settled()
     for _ in range(sessions):
         one()
-    time.sleep(SESSION_END_S)
-    return first, server.memory_info().rss / 2**20
+    return first, settled()
 
 
 def _line(label: str, times: list[float], contour: list[float]) -> None:
