@@ -35,6 +35,7 @@ if __package__:  # installed: likelihood_explorer.app beside likelihood_explorer
     from .components.likelihood_map import LikelihoodMap
     from .components.map_overlays import MapOverlays
     from .components.model_editor import ModelEditor
+    from .components.ordered_writes import install as order_writes
     from .components.plotly_loader import PlotlyLoader
     from .components.processes import warm_up
     from .components.profile_panel import ProfilePanel
@@ -51,6 +52,7 @@ else:  # the repository: app.py beside components/ (python app.py, panel serve a
     from components.likelihood_map import LikelihoodMap
     from components.map_overlays import MapOverlays
     from components.model_editor import ModelEditor
+    from components.ordered_writes import install as order_writes
     from components.plotly_loader import PlotlyLoader
     from components.processes import warm_up
     from components.profile_panel import ProfilePanel
@@ -187,6 +189,7 @@ def _local_stylesheets() -> None:
 def create_app() -> pn.template.BootstrapTemplate:
     """A new page, with its own state and worker (one call per browser session)."""
     if served():
+        order_writes()
         _local_stylesheets()
         # the fork server of the contour runs and toy studies, started by the process that
         # serves the session (with --num-procs, a server process forked from the launcher
