@@ -40,7 +40,8 @@ __all__ = ["install", "send_in_order"]
 
 log = logging.getLogger(__name__)
 
-_INSTALLED = "_likelihood_explorer_ordered"
+#: Panel's own writer, kept for sockets that are not Bokeh's websocket handler.
+_panel_write_events = panel_document.write_events
 
 
 def send_in_order(connection: ServerConnection, message: Any) -> asyncio.Future[None]:
@@ -86,14 +87,8 @@ def _write_events(doc: Any, connections: Sequence[ServerConnection], events: lis
         send_in_order(connection, connection.protocol.create("PATCH-DOC", events))
 
 
-_panel_write_events = panel_document.write_events
-
-
 def install() -> None:
     """Make this process's Bokeh and Panel write each session's messages in order."""
-    if getattr(panel_document, _INSTALLED, False):
-        return
     ServerConnection.send_patch_document = _send_patch_document
     panel_document.write_events = _write_events
     panel_document.schedule_write_events = _write_events
-    setattr(panel_document, _INSTALLED, True)
